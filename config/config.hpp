@@ -1,0 +1,107 @@
+// Typed configuration of chatd. Every field has the default documented in docs/config.md and chat.yaml.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chatd::config {
+
+using Duration = std::chrono::milliseconds;
+
+enum class LogLevel { debug, info, warn, error };
+
+struct Listen {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = any free port (the chosen one is logged)
+};
+
+struct Server {
+  unsigned threads = 0;  // 0 = one per core
+};
+
+struct Routes {
+  std::string subscribe = "/subscribe";
+  std::string publish = "/publish";
+  std::string health = "/healthz";
+  std::string static_files = "/";  // URL prefix the static root is served under
+};
+
+struct Rooms {
+  std::string default_room = "general";
+  bool dynamic = true;
+  std::size_t max = 10000;
+  std::vector<std::string> names = {"general"};  // rooms that always exist
+};
+
+struct Subscriber {
+  std::size_t queue = 16;  // messages queued per subscriber before it is closed as too slow
+  Duration write_timeout = std::chrono::seconds(5);
+  Duration ping_interval = std::chrono::seconds(30);
+  std::vector<std::string> allowed_origins;  // empty = any Origin
+};
+
+struct Publish {
+  double rate = 10;  // tokens per second
+  double burst = 8;  // bucket size
+};
+
+struct Limits {
+  std::size_t max_message_size = 64 * 1024;
+  std::size_t max_header_size = 8 * 1024;
+};
+
+struct Static {
+  std::string root = "static";  // resolved against the config file's folder when relative
+};
+
+struct Log {
+  LogLevel level = LogLevel::info;
+};
+
+struct Config {
+  Listen listen;
+  Server server;
+  Routes routes;
+  Rooms rooms;
+  Subscriber subscriber;
+  Publish publish;
+  Limits limits;
+  Static static_files;
+  Log log;
+};
+
+// A config that cannot be used. what() is the full message: "FILE:LINE:COLUMN: KEY: problem".
+// line and column are 1-based; 0 when unknown (e.g. the file cannot be read).
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, std::string key, int line, int column, const std::string& problem);
+  const std::string& file() const { return file_; }
+  const std::string& key() const { return key_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+
+ private:
+  std::string file_, key_;
+  int line_, column_;
+};
+
+// Room names: 1 to 64 characters from [A-Za-z0-9._-].
+bool is_valid_room_name(std::string_view name);
+
+// Loads and validates. Relative static.root is resolved against the folder of `path`.
+Config load_file(const std::string& path);
+// `file_name` is used in error messages; relative static.root is resolved against `base_dir`.
+Config load_string(std::string_view yaml, const std::string& file_name = "<config>",
+                   const std::string& base_dir = ".");
+
+// "5s", "250ms", "2m", "1h", "30d"; a bare number is seconds. nullopt-like: throws std::invalid_argument.
+Duration parse_duration(std::string_view text);
+// "65536", "64KiB", "1MiB", "1GiB" (also KB/MB = 1000-based). Throws std::invalid_argument.
+std::size_t parse_size(std::string_view text);
+
+}  // namespace chatd::config

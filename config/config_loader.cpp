@@ -1,0 +1,535 @@
+// Reads chat.yaml into a Config. Every value is checked here, so that the server can trust its Config, and
+// every mistake is reported as "FILE:LINE:COLUMN: KEY: problem" pointing at the offending text.
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace chatd::config {
+
+namespace {
+
+std::string format_error(const std::string& file, const std::string& key, int line, int column,
+                         const std::string& problem) {
+  std::string message = file;
+  if (line > 0) message += ":" + std::to_string(line) + ":" + std::to_string(column);
+  message += ": ";
+  if (!key.empty()) message += key + ": ";
+  return message + problem;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, std::string key, int line, int column, const std::string& problem)
+    : std::runtime_error(format_error(file, key, line, column, problem)),
+      file_(std::move(file)),
+      key_(std::move(key)),
+      line_(line),
+      column_(column) {}
+
+bool is_valid_room_name(std::string_view name) {
+  constexpr std::size_t kMaxRoomNameLength = 64;
+  if (name.empty() || name.size() > kMaxRoomNameLength) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+namespace {
+
+// websocketpp's parser stops at 16000 bytes and counts one byte more per line than the request has:
+// 12 KiB keeps even a head of very short lines inside it.
+constexpr std::size_t kMaxHttpHeaderSize = 12 * 1024;
+constexpr std::size_t kGiB = std::size_t{1} << 30;
+constexpr const char* kRoomNameRule = "1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'";
+
+using Keys = std::vector<std::string_view>;
+
+// One "key: value" entry of the file, remembered with where it was written.
+struct Field {
+  std::string key;  // dotted path, e.g. "subscriber.queue"
+  YAML::Node value;
+  YAML::Mark key_mark;
+};
+
+// The checked entries of one map: only known keys, each at most once.
+class Section {
+ public:
+  void add(std::string name, Field field) { entries_.push_back({std::move(name), std::move(field)}); }
+
+  const Field* find(std::string_view name) const {
+    for (const Entry& entry : entries_) {
+      if (entry.name == name) return &entry.field;
+    }
+    return nullptr;
+  }
+
+  template <typename Visit>
+  void for_each(Visit visit) const {
+    for (const Entry& entry : entries_)
+      visit(entry.name, entry.field);
+  }
+
+ private:
+  struct Entry {
+    std::string name;  // the key as written, e.g. "queue"
+    Field field;
+  };
+  std::vector<Entry> entries_;
+};
+
+std::string join(const Keys& keys) {
+  std::string joined;
+  for (std::string_view key : keys) {
+    if (!joined.empty()) joined += ", ";
+    joined += key;
+  }
+  return joined;
+}
+
+std::string child_key(const std::string& parent, std::string_view name) {
+  return parent.empty() ? std::string(name) : parent + "." + std::string(name);
+}
+
+// How a value looks in an error message: "'abc'", "a map", "a list" or "nothing".
+std::string describe(const YAML::Node& value) {
+  constexpr std::size_t kMaxShown = 60;
+  switch (value.Type()) {
+    case YAML::NodeType::Scalar: {
+      const std::string& text = value.Scalar();
+      if (text.size() <= kMaxShown) return "'" + text + "'";
+      return "'" + text.substr(0, kMaxShown) + "...'";
+    }
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
+  }
+}
+
+// Where to point for a problem with a field's value. An empty value ("port:") has no text of its own and
+// yaml-cpp marks it at the next token, which may be lines further down, so point at its key instead.
+YAML::Mark value_mark(const Field& field) {
+  if (field.value.IsNull() || field.value.Mark().is_null()) return field.key_mark;
+  return field.value.Mark();
+}
+
+bool is_later_in_file(const YAML::Mark& a, const YAML::Mark& b) {
+  return a.pos > b.pos;
+}
+
+class Loader {
+ public:
+  Loader(std::string file, std::string base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+
+  Config load(std::string_view yaml) const {
+    Config config;
+    const YAML::Node root = parse_single_document(yaml);
+    if (root.IsDefined() && !root.IsNull()) read_sections(root, config);
+    config.static_files.root = resolve_against_base_dir(config.static_files.root);
+    return config;
+  }
+
+ private:
+  // ---- Errors ----
+
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& key, const std::string& problem) const {
+    throw ConfigError(file_, key, mark.line + 1, mark.column + 1, problem);
+  }
+  [[noreturn]] void fail(const Field& field, const std::string& problem) const {
+    fail(value_mark(field), field.key, problem);
+  }
+  // "expected WHAT, got VALUE", with the reason the value was rejected after it when there is one.
+  [[noreturn]] void fail_expected(const Field& field, const std::string& expected,
+                                  const std::string& reason = "") const {
+    std::string problem = "expected " + expected + ", got " + describe(field.value);
+    if (!reason.empty()) problem += " (" + reason + ")";
+    fail(field, problem);
+  }
+
+  // ---- Document structure ----
+
+  YAML::Node parse_single_document(std::string_view yaml) const {
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(std::string(yaml));
+    } catch (const YAML::Exception& error) {
+      fail(error.mark, "", error.msg);
+    }
+    if (documents.empty()) return YAML::Node();  // empty file or only comments: all defaults
+    if (documents.size() > 1) {
+      fail(documents[1].Mark(), "",
+           "expected a single YAML document, found " + std::to_string(documents.size()) +
+               " (check the indentation of the top-level keys and remove any '---')");
+    }
+    return documents.front();
+  }
+
+  // Checks that `field` is a map of known keys. An empty section ("log:") is accepted and changes nothing,
+  // just like an empty file.
+  Section read_map(const Field& field, const Keys& known) const {
+    Section section;
+    if (field.value.IsNull()) return section;
+    if (!field.value.IsMap()) fail_expected(field, "a map with keys " + join(known));
+
+    // Range-for keeps each entry alive; `iterator->first` would refer into a temporary.
+    for (const auto& entry : field.value) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) fail(key.Mark(), field.key, "expected a plain name as key, got " + describe(key));
+      const std::string& name = key.Scalar();
+      const std::string path = child_key(field.key, name);
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        fail(key.Mark(), path, "unknown key '" + name + "' (known: " + join(known) + ")");
+      if (const Field* earlier = section.find(name)) {
+        fail(key.Mark(), path,
+             "key '" + name + "' is given twice (first on line " +
+                 std::to_string(earlier->key_mark.line + 1) + ")");
+      }
+      section.add(name, Field{path, entry.second, key.Mark()});
+    }
+    return section;
+  }
+
+  void read_sections(const YAML::Node& root, Config& config) const {
+    const Field top{"", root, root.Mark()};
+    if (!root.IsMap()) fail_expected(top, "a map of sections (listen, server, routes, ...)");
+
+    const Section sections = read_map(
+        top, {"listen", "server", "routes", "rooms", "subscriber", "publish", "limits", "static", "log"});
+    sections.for_each([&](const std::string& name, const Field& section) {
+      if (name == "listen") read_listen(section, config.listen);
+      if (name == "server") read_server(section, config.server);
+      if (name == "routes") read_routes(section, config.routes);
+      if (name == "rooms") read_rooms(section, config.rooms);
+      if (name == "subscriber") read_subscriber(section, config.subscriber);
+      if (name == "publish") read_publish(section, config.publish);
+      if (name == "limits") read_limits(section, config.limits);
+      if (name == "static") read_static(section, config.static_files);
+      if (name == "log") read_log(section, config.log);
+    });
+  }
+
+  // ---- Sections ----
+
+  void read_listen(const Field& field, Listen& listen) const {
+    const Section section = read_map(field, {"address", "port"});
+    if (const Field* address = section.find("address")) listen.address = non_empty_string(*address);
+    if (const Field* port = section.find("port"))
+      listen.port = static_cast<std::uint16_t>(whole_number(*port, 0, 65535));
+  }
+
+  void read_server(const Field& field, Server& server) const {
+    const Section section = read_map(field, {"threads"});
+    if (const Field* threads = section.find("threads"))
+      server.threads = static_cast<unsigned>(whole_number(*threads, 0, 1024));
+  }
+
+  void read_routes(const Field& field, Routes& routes) const {
+    const Section section = read_map(field, {"subscribe", "publish", "health", "static"});
+    struct Route {
+      const Field* field;  // nullptr when the default is kept
+      std::string key;
+      std::string* path;
+    };
+    Route all[] = {
+        {section.find("subscribe"), "routes.subscribe", &routes.subscribe},
+        {section.find("publish"), "routes.publish", &routes.publish},
+        {section.find("health"), "routes.health", &routes.health},
+        {section.find("static"), "routes.static", &routes.static_files},
+    };
+    for (Route& route : all) {
+      if (route.field) *route.path = url_path(*route.field);
+    }
+    // routes.static is a prefix, so "/" overlaps every other route; that is fine because exact routes win.
+    // Two routes with the same path are not: one of them could never be reached.
+    for (std::size_t i = 0; i < std::size(all); ++i) {
+      for (std::size_t j = i + 1; j < std::size(all); ++j) {
+        if (*all[i].path != *all[j].path) continue;
+        // Blame the one written later in the file; a route left at its default cannot be blamed.
+        const bool blame_j = all[j].field && (!all[i].field || is_later_in_file(all[j].field->value.Mark(),
+                                                                                all[i].field->value.Mark()));
+        const Route& blamed = blame_j ? all[j] : all[i];
+        const Route& other = blame_j ? all[i] : all[j];
+        fail(*blamed.field, "'" + *blamed.path + "' is already the path of " + other.key +
+                                "; every route needs its own path");
+      }
+    }
+  }
+
+  void read_rooms(const Field& field, Rooms& rooms) const {
+    const Section section = read_map(field, {"default", "dynamic", "max", "names"});
+    const Field* default_room = section.find("default");
+    const Field* dynamic = section.find("dynamic");
+    const Field* max = section.find("max");
+    const Field* names = section.find("names");
+
+    if (default_room) rooms.default_room = room_name(*default_room);
+    if (dynamic) rooms.dynamic = boolean(*dynamic);
+    if (max) rooms.max = whole_number(*max, 1, std::numeric_limits<std::size_t>::max());
+    if (names) rooms.names = room_names(*names);
+
+    if (rooms.names.size() > rooms.max) {
+      const std::string listed = std::to_string(rooms.names.size()) + " rooms listed in rooms.names";
+      if (max) fail(*max, std::to_string(rooms.max) + " is less than the " + listed + "; raise rooms.max");
+      // rooms.max was left at its default, so it must be rooms.names that was given too long.
+      fail(names ? *names : field,
+           "the " + listed + " are more than rooms.max (" + std::to_string(rooms.max) + ")");
+    }
+    const bool default_is_listed =
+        std::find(rooms.names.begin(), rooms.names.end(), rooms.default_room) != rooms.names.end();
+    if (!rooms.dynamic && !default_is_listed) {
+      // Point at rooms.default if it was written, else at the "dynamic: false" that makes it unreachable.
+      const Field& culprit = default_room ? *default_room : dynamic ? *dynamic : field;
+      fail(value_mark(culprit), "rooms.default",
+           "'" + rooms.default_room +
+               "' is not in rooms.names; with rooms.dynamic false no other room can exist, so add it there");
+    }
+  }
+
+  void read_subscriber(const Field& field, Subscriber& subscriber) const {
+    const Section section = read_map(field, {"queue", "write_timeout", "ping_interval", "allowed_origins"});
+    if (const Field* queue = section.find("queue")) subscriber.queue = whole_number(*queue, 1, 1000000);
+    if (const Field* timeout = section.find("write_timeout"))
+      subscriber.write_timeout = positive_duration(*timeout);
+    if (const Field* ping = section.find("ping_interval"))
+      subscriber.ping_interval = positive_duration(*ping);
+    if (const Field* origins = section.find("allowed_origins"))
+      subscriber.allowed_origins =
+          string_list(*origins, "a list of origins such as [\"https://example.com\"]");
+  }
+
+  void read_publish(const Field& field, Publish& publish) const {
+    const Section section = read_map(field, {"rate", "burst"});
+    if (const Field* rate = section.find("rate")) {
+      const std::string expected = "a number of messages per second > 0, such as 10 or 0.5";
+      publish.rate = number(*rate, expected);
+      if (publish.rate <= 0) fail_expected(*rate, expected);
+    }
+    if (const Field* burst = section.find("burst")) {
+      const std::string expected = "a number of messages >= 1";
+      publish.burst = number(*burst, expected);
+      if (publish.burst < 1) fail_expected(*burst, expected);
+    }
+  }
+
+  void read_limits(const Field& field, Limits& limits) const {
+    const Section section = read_map(field, {"max_message_size", "max_header_size"});
+    if (const Field* message = section.find("max_message_size")) {
+      limits.max_message_size =
+          size_in_range(*message, 1, kGiB, "a size from 1 byte to 1GiB, such as 65536 or 64KiB");
+    }
+    if (const Field* header = section.find("max_header_size")) {
+      limits.max_header_size = size_in_range(*header, 256, kMaxHttpHeaderSize,
+                                             "a size from 256 bytes to 12KiB, such as 8192 or 8KiB");
+    }
+  }
+
+  void read_static(const Field& field, Static& static_files) const {
+    const Section section = read_map(field, {"root"});
+    if (const Field* root = section.find("root")) static_files.root = non_empty_string(*root);
+  }
+
+  void read_log(const Field& field, Log& log) const {
+    const Section section = read_map(field, {"level"});
+    const Field* level = section.find("level");
+    if (!level) return;
+    const std::string expected = "one of debug, info, warn, error";
+    if (!level->value.IsScalar()) fail_expected(*level, expected);
+    const std::string& text = level->value.Scalar();
+    if (text == "debug") {
+      log.level = LogLevel::debug;
+    } else if (text == "info") {
+      log.level = LogLevel::info;
+    } else if (text == "warn") {
+      log.level = LogLevel::warn;
+    } else if (text == "error") {
+      log.level = LogLevel::error;
+    } else {
+      fail_expected(*level, expected);
+    }
+  }
+
+  // ---- Values ----
+
+  // Any scalar is a string: "port: 80" read as a string is "80".
+  std::string string_value(const Field& field, const std::string& expected) const {
+    if (!field.value.IsScalar()) fail_expected(field, expected);
+    return field.value.Scalar();
+  }
+
+  std::string non_empty_string(const Field& field) const {
+    std::string text = string_value(field, "a non-empty string");
+    if (text.empty()) fail_expected(field, "a non-empty string");
+    return text;
+  }
+
+  std::uint64_t whole_number(const Field& field, std::uint64_t min, std::uint64_t max) const {
+    const std::string expected =
+        max == std::numeric_limits<std::uint64_t>::max()
+            ? "a whole number >= " + std::to_string(min)
+            : "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+    const std::string text = string_value(field, expected);
+    std::uint64_t value = 0;
+    const char* end = text.data() + text.size();
+    const auto [parsed_to, error] = std::from_chars(text.data(), end, value);
+    if (error != std::errc{} || parsed_to != end || value < min || value > max)
+      fail_expected(field, expected);
+    return value;
+  }
+
+  double number(const Field& field, const std::string& expected) const {
+    const std::string text = string_value(field, expected);
+    double value = 0;
+    const char* end = text.data() + text.size();
+    const auto [parsed_to, error] = std::from_chars(text.data(), end, value);
+    if (error != std::errc{} || parsed_to != end || !std::isfinite(value)) fail_expected(field, expected);
+    return value;
+  }
+
+  // Only the words true and false: YAML 1.1's yes/no/on/off are too easy to write by accident.
+  bool boolean(const Field& field) const {
+    const std::string text = string_value(field, "true or false");
+    if (text == "true") return true;
+    if (text == "false") return false;
+    fail_expected(field, "true or false");
+  }
+
+  Duration positive_duration(const Field& field) const {
+    const std::string expected = "a duration > 0 such as 5s, 250ms or 2m";
+    const std::string text = string_value(field, expected);
+    Duration duration{};
+    try {
+      duration = parse_duration(text);
+    } catch (const std::invalid_argument& error) {
+      fail_expected(field, expected, error.what());
+    }
+    if (duration <= Duration::zero()) fail_expected(field, expected);
+    return duration;
+  }
+
+  std::size_t size_in_range(const Field& field, std::size_t min, std::size_t max,
+                            const std::string& expected) const {
+    const std::string text = string_value(field, expected);
+    std::size_t size = 0;
+    try {
+      size = parse_size(text);
+    } catch (const std::invalid_argument& error) {
+      fail_expected(field, expected, error.what());
+    }
+    if (size < min || size > max) fail_expected(field, expected);
+    return size;
+  }
+
+  std::string url_path(const Field& field) const {
+    const std::string expected = "a URL path starting with '/', such as /publish";
+    std::string path = string_value(field, expected);
+    if (path.empty() || path.front() != '/') fail_expected(field, expected);
+    // A request path never contains these, so a route with them could never match.
+    if (path.find_first_of(" \t?#") != std::string::npos)
+      fail(field, "'" + path + "' cannot contain spaces, '?' or '#'");
+    return path;
+  }
+
+  std::string room_name(const Field& field) const {
+    const std::string expected = std::string("a room name of ") + kRoomNameRule;
+    std::string name = string_value(field, expected);
+    if (!is_valid_room_name(name)) fail_expected(field, expected);
+    return name;
+  }
+
+  // The items of a list, each checked to be a scalar. Problems with an item point at the item.
+  std::vector<Field> list_items(const Field& field, const std::string& expected) const {
+    if (!field.value.IsSequence()) fail_expected(field, expected);
+    std::vector<Field> items;
+    for (const YAML::Node& item : field.value) {
+      const Field item_field{field.key, item, item.Mark()};
+      if (!item.IsScalar()) {
+        fail(item_field, "expected every item to be a string, got " + describe(item) + " as item " +
+                             std::to_string(items.size() + 1));
+      }
+      items.push_back(item_field);
+    }
+    return items;
+  }
+
+  std::vector<std::string> string_list(const Field& field, const std::string& expected) const {
+    std::vector<std::string> strings;
+    for (const Field& item : list_items(field, expected))
+      strings.push_back(item.value.Scalar());
+    return strings;
+  }
+
+  std::vector<std::string> room_names(const Field& field) const {
+    std::vector<std::string> names;
+    for (const Field& item : list_items(field, "a list of room names such as [general, random]")) {
+      const std::string& name = item.value.Scalar();
+      if (!is_valid_room_name(name))
+        fail(item, "'" + name + "' is not a valid room name; use " + kRoomNameRule);
+      if (std::find(names.begin(), names.end(), name) != names.end())
+        fail(item, "room '" + name + "' is listed twice");
+      names.push_back(name);
+    }
+    return names;
+  }
+
+  // ---- Paths ----
+
+  std::string resolve_against_base_dir(const std::string& path) const {
+    if (std::filesystem::path(path).is_absolute() || base_dir_.empty() || base_dir_ == ".") return path;
+    return (std::filesystem::path(base_dir_) / path).string();
+  }
+
+  const std::string file_;
+  const std::string base_dir_;
+};
+
+// The whole file, or throws ConfigError with the reason it could not be read.
+std::string read_whole_file(const std::string& path) {
+  auto close = [](std::FILE* file) { std::fclose(file); };
+  std::unique_ptr<std::FILE, decltype(close)> file(std::fopen(path.c_str(), "rb"), close);
+  const auto cannot_read = [&path](int error) {
+    return ConfigError(path, "", 0, 0, std::string("cannot read config file: ") + std::strerror(error));
+  };
+  if (!file) throw cannot_read(errno);
+
+  std::string contents;
+  char buffer[8192];
+  std::size_t count = 0;
+  while ((count = std::fread(buffer, 1, sizeof buffer, file.get())) > 0)
+    contents.append(buffer, count);
+  // Opening a folder succeeds on Linux; reading it fails with EISDIR.
+  if (std::ferror(file.get())) throw cannot_read(errno);
+  return contents;
+}
+
+}  // namespace
+
+Config load_file(const std::string& path) {
+  const std::string contents = read_whole_file(path);
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  return Loader(path, folder.empty() ? "." : folder).load(contents);
+}
+
+Config load_string(std::string_view yaml, const std::string& file_name, const std::string& base_dir) {
+  return Loader(file_name, base_dir).load(yaml);
+}
+
+}  // namespace chatd::config

@@ -1,0 +1,328 @@
+#include "server/http_session.hpp"
+
+#include <algorithm>
+#include <array>
+#include <random>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "protocol/http_request.hpp"
+#include "protocol/http_response.hpp"
+#include "protocol/json.hpp"
+#include "protocol/publish_body.hpp"
+#include "protocol/uri.hpp"
+#include "protocol/utf8.hpp"
+#include "protocol/websocket_handshake.hpp"
+#include "server/log.hpp"
+#include "server/report_exception.hpp"
+#include "server/websocket_session.hpp"
+
+namespace chatd {
+
+namespace {
+
+using asio::use_awaitable;
+using asio::experimental::as_tuple;
+using namespace asio::experimental::awaitable_operators;
+using protocol::error_response;
+using protocol::HttpRequestReader;
+using protocol::HttpResponse;
+
+// A connection that sends nothing for this long is closed: it holds a socket and memory for nothing.
+constexpr auto idle_timeout = std::chrono::seconds(60);
+constexpr std::size_t max_name_characters = 64;
+
+std::string endpoint_text(const asio::ip::tcp::socket& socket) {
+  asio::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+std::string remote_address(const asio::ip::tcp::socket& socket) {
+  asio::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string("?") : endpoint.address().to_string();
+}
+
+std::string guest_name() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string name = "guest-";
+  for (int i = 0; i < 4; ++i)
+    name.push_back(hex[random() % 16]);
+  return name;
+}
+
+// Names: 1 to 64 characters of UTF-8, no control characters.
+bool is_valid_name(std::string_view name) {
+  if (name.empty() || !protocol::is_valid_utf8(name)) return false;
+  std::size_t characters = 0;
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return false;
+    if ((c & 0xC0) != 0x80) ++characters;
+  }
+  return characters <= max_name_characters;
+}
+
+HttpResponse method_not_allowed(std::string allowed) {
+  auto response = error_response(405, "method not allowed");
+  response.headers.emplace_back("Allow", std::move(allowed));
+  return response;
+}
+
+// What one request turned into: a response to write, or a WebSocket session to hand over to.
+struct Outcome {
+  HttpResponse response;
+  std::shared_ptr<WebSocketSession> upgrade;
+};
+
+class HttpConnection {
+ public:
+  HttpConnection(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context)
+      : socket_(std::move(socket)), worker_(worker), context_(context), peer_(endpoint_text(socket_)) {}
+
+  asio::awaitable<void> run();
+
+ private:
+  asio::awaitable<std::size_t> read_some();
+  asio::awaitable<bool> write(const std::string& bytes);
+  asio::awaitable<Outcome> route(const HttpRequestReader& request, std::string_view leftover);
+  Outcome subscribe(const HttpRequestReader& request, std::string_view query, std::string_view leftover);
+  asio::awaitable<HttpResponse> publish(const HttpRequestReader& request, std::string_view query);
+  HttpResponse health(const HttpRequestReader& request);
+  HttpResponse static_file(const HttpRequestReader& request, std::string_view path);
+
+  asio::ip::tcp::socket socket_;
+  Worker& worker_;
+  const ServerContext& context_;
+  std::string peer_;
+  std::array<char, 16 * 1024> buffer_;
+  std::shared_ptr<PublishReply> reply_;  // made on first publish, reused by keep-alive requests
+};
+
+asio::awaitable<std::size_t> HttpConnection::read_some() {
+  asio::steady_timer timer(socket_.get_executor(), idle_timeout);
+  auto reading = socket_.async_read_some(asio::buffer(buffer_), as_tuple(use_awaitable));
+  auto timing_out = timer.async_wait(as_tuple(use_awaitable));
+  auto result = co_await (std::move(reading) || std::move(timing_out));
+  if (result.index() == 1) co_return 0;  // idle too long
+  auto [ec, size] = std::get<0>(result);
+  co_return ec ? 0 : size;
+}
+
+asio::awaitable<bool> HttpConnection::write(const std::string& bytes) {
+  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
+  co_return !ec;
+}
+
+asio::awaitable<void> HttpConnection::run() {
+  const auto& limits = context_.config.limits;
+  // A JSON body may escape every byte of the text: leave room for that; the text itself is checked later.
+  const std::size_t max_body = limits.max_message_size * 6 + 4096;
+  std::string input;  // bytes received and not yet used by a request
+  for (;;) {
+    HttpRequestReader request(limits.max_header_size, max_body);
+    bool continue_sent = false;
+    std::size_t used = request.feed(input);
+    while (request.state() == HttpRequestReader::State::reading_headers ||
+           request.state() == HttpRequestReader::State::reading_body) {
+      input.erase(0, used);
+      if (request.expects_continue() && !continue_sent) {
+        continue_sent = true;
+        if (!(co_await write("HTTP/1.1 100 Continue\r\n\r\n"))) co_return;
+      }
+      const std::size_t size = co_await read_some();
+      if (size == 0) co_return;  // closed, failed, or idle
+      input.append(buffer_.data(), size);
+      used = request.feed(input);
+    }
+    input.erase(0, used);
+
+    if (request.state() == HttpRequestReader::State::failed) {
+      auto response = error_response(request.error_status(), request.error_message());
+      response.close = true;
+      log::debug("bad request peer=", peer_, " status=", request.error_status(), " ",
+                 request.error_message());
+      co_await write(protocol::serialize(response));
+      co_return;
+    }
+
+    auto routing = route(request, input);
+    Outcome outcome = co_await std::move(routing);
+    if (outcome.upgrade) {
+      // The session runs on its own; this connection's buffers are freed as it returns.
+      auto session = std::move(outcome.upgrade);
+      asio::co_spawn(session->executor(), session->run(), report_exception("websocket session"));
+      co_return;
+    }
+    const bool keep_alive = request.keep_alive() && !outcome.response.close;
+    outcome.response.close = !keep_alive;
+    if (!(co_await write(protocol::serialize(outcome.response, request.method() == "HEAD")))) co_return;
+    if (!keep_alive) {
+      asio::error_code ignored;
+      socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request, std::string_view leftover) {
+  const auto& routes = context_.config.routes;
+  const auto target = protocol::split_target(request.target());
+  Outcome outcome;
+  if (target.path == routes.subscribe) {
+    outcome = subscribe(request, target.query, leftover);
+  } else if (target.path == routes.publish) {
+    auto publishing = publish(request, target.query);
+    outcome.response = co_await std::move(publishing);
+  } else if (target.path == routes.health) {
+    outcome.response = health(request);
+  } else {
+    outcome.response = static_file(request, target.path);
+  }
+  co_return outcome;
+}
+
+Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_view query,
+                                  std::string_view leftover) {
+  Outcome outcome;
+  auto handshake = protocol::accept_websocket(request);
+  if (!handshake.accepted) {
+    outcome.response = std::move(handshake.response);
+    return outcome;
+  }
+  const auto& allowed = context_.config.subscriber.allowed_origins;
+  const std::string& origin = request.header("Origin");
+  if (!allowed.empty() && !origin.empty() &&
+      std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) {
+    outcome.response = error_response(403, "Origin \"" + origin + "\" is not allowed");
+    return outcome;
+  }
+
+  auto room_name = protocol::query_param(query, "room");
+  auto name = protocol::query_param(query, "name");
+  auto format = protocol::query_param(query, "format");
+  if (!room_name.valid || !name.valid || !format.valid) {
+    outcome.response = error_response(400, "malformed percent-encoding in the query");
+    return outcome;
+  }
+  WebSocketSession::Options options;
+  if (format.present && format.value != "json" && format.value != "text") {
+    outcome.response = error_response(400, "format must be json or text");
+    return outcome;
+  }
+  options.format = format.value == "text" ? EventFormat::text : EventFormat::json;
+  if (name.present && !is_valid_name(name.value)) {
+    outcome.response = error_response(400, "invalid name (1 to 64 characters, no control characters)");
+    return outcome;
+  }
+  options.name = name.present ? std::move(name.value) : guest_name();
+  auto lookup = context_.rooms.find(room_name.present ? room_name.value : context_.config.rooms.default_room);
+  if (!lookup.room) {
+    outcome.response = error_response(lookup.status, lookup.error);
+    return outcome;
+  }
+  options.room = std::move(lookup.room);
+  options.peer = peer_;
+  options.initial_bytes = std::string(leftover);
+  options.handshake_response = protocol::serialize(handshake.response);
+  outcome.upgrade =
+      std::make_shared<WebSocketSession>(std::move(socket_), worker_, context_, std::move(options));
+  return outcome;
+}
+
+asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& request,
+                                                      std::string_view query) {
+  if (request.method() != "POST") co_return method_not_allowed("POST");
+  const auto& limits = context_.config.limits;
+  if (request.body().size() > limits.max_message_size * 6 + 4096) {
+    co_return error_response(413,
+                             "message larger than " + std::to_string(limits.max_message_size) + " bytes");
+  }
+  auto parsed = protocol::parse_publish_body(request.header("Content-Type"), request.body());
+  if (!parsed.body) co_return error_response(parsed.status, parsed.error);
+  auto& body = *parsed.body;
+  if (body.text.size() > limits.max_message_size) {
+    co_return error_response(413,
+                             "message larger than " + std::to_string(limits.max_message_size) + " bytes");
+  }
+
+  auto room_param = protocol::query_param(query, "room");
+  auto name_param = protocol::query_param(query, "name");
+  if (!room_param.valid || !name_param.valid) {
+    co_return error_response(400, "malformed percent-encoding in the query");
+  }
+  std::string name = body.name            ? std::move(*body.name)
+                     : name_param.present ? std::move(name_param.value)
+                                          : "http";
+  if (!is_valid_name(name))
+    co_return error_response(400, "invalid name (1 to 64 characters, no control characters)");
+  const std::string room_name = body.room            ? *body.room
+                                : room_param.present ? room_param.value
+                                                     : context_.config.rooms.default_room;
+  auto lookup = context_.rooms.find(room_name);
+  if (!lookup.room) co_return error_response(lookup.status, lookup.error);
+
+  const auto wait = context_.http_limiter.try_take(remote_address(socket_), TokenBucket::Clock::now());
+  if (wait > TokenBucket::Clock::duration::zero()) {
+    auto response = error_response(429, "publishing too fast: wait and retry");
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    response.headers.emplace_back("Retry-After", std::to_string(std::max<long long>(1, seconds)));
+    co_return response;
+  }
+
+  if (!reply_) reply_ = std::make_shared<PublishReply>(socket_.get_executor(), 1);
+  RoomCommand command;
+  command.kind = RoomCommand::Kind::publish;
+  command.name = std::move(name);
+  command.text = std::move(body.text);
+  command.reply = reply_;
+  auto sending = lookup.room->send(std::move(command));
+  if (!(co_await std::move(sending))) co_return error_response(503, "the room is shutting down");
+  auto [ec, id] = co_await reply_->async_receive(as_tuple(use_awaitable));
+  if (ec) co_return error_response(503, "the room is shutting down");
+
+  HttpResponse response;
+  response.status = 202;
+  response.content_type = "application/json";
+  response.body = "{\"id\":" + std::to_string(id) + ",\"room\":";
+  protocol::append_json_string(response.body, lookup.room->name());
+  response.body.append("}\n");
+  co_return response;
+}
+
+HttpResponse HttpConnection::health(const HttpRequestReader& request) {
+  if (request.method() != "GET" && request.method() != "HEAD") return method_not_allowed("GET, HEAD");
+  HttpResponse response;
+  response.body = "ok";
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+HttpResponse HttpConnection::static_file(const HttpRequestReader& request, std::string_view path) {
+  const auto file = context_.static_files.load(path);
+  if (!file) return error_response(404, "not found");
+  if (request.method() != "GET" && request.method() != "HEAD") return method_not_allowed("GET, HEAD");
+  HttpResponse response;
+  response.content_type = file->content_type;
+  response.body = std::move(file->body);
+  response.headers.emplace_back("Cache-Control", "no-cache");
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return response;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context) {
+  auto connection = std::make_unique<HttpConnection>(std::move(socket), worker, context);
+  auto running = connection->run();
+  co_await std::move(running);
+}
+
+}  // namespace chatd

@@ -1,0 +1,78 @@
+// chatd: a real-time chat and pub/sub server. Command line in, exit code out.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <system_error>
+
+#include "chatd_version.hpp"
+#include "config/config.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_runtime_error = 1;
+constexpr int exit_usage_or_config = 2;
+
+void print_help(std::ostream& out) {
+  out << "usage: chatd [--config FILE] [--check-config]\n"
+         "\n"
+         "  --config FILE    YAML configuration (default: chat.yaml); see docs/config.md\n"
+         "  --check-config   validate the configuration, print \"ok\" or the error, and exit\n"
+         "  --help           show this help\n"
+         "  --version        show the version\n"
+         "\n"
+         "Exit codes: 0 clean shutdown (SIGINT/SIGTERM), 1 runtime failure (e.g. the port is taken),\n"
+         "2 bad command line or bad configuration.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path = "chat.yaml";
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      print_help(std::cout);
+      return exit_ok;
+    } else if (arg == "--version") {
+      std::cout << "chatd " << CHATD_VERSION << "\n";
+      return exit_ok;
+    } else if (arg == "--check-config") {
+      check_only = true;
+    } else if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_path = arg.substr(std::strlen("--config="));
+    } else {
+      std::cerr << "chatd: unknown argument '" << arg << "'\n";
+      print_help(std::cerr);
+      return exit_usage_or_config;
+    }
+  }
+
+  chatd::config::Config config;
+  try {
+    config = chatd::config::load_file(config_path);
+  } catch (const chatd::config::ConfigError& error) {
+    std::cerr << error.what() << "\n";
+    return exit_usage_or_config;
+  }
+  if (check_only) {
+    std::cout << "ok\n";
+    return exit_ok;
+  }
+
+  const std::string listen_text = config.listen.address + ":" + std::to_string(config.listen.port);
+  try {
+    chatd::Server server(std::move(config));
+    return server.run();
+  } catch (const std::system_error& error) {
+    std::cerr << "chatd: cannot listen on " << listen_text << ": " << error.code().message() << "\n";
+    return exit_runtime_error;
+  } catch (const std::exception& error) {
+    std::cerr << "chatd: " << error.what() << "\n";
+    return exit_runtime_error;
+  }
+}

@@ -1,0 +1,63 @@
+// One chat room: an actor that owns its subscriber list and event ids. Everything reaches it through
+// its inbox channel, so its state needs no lock and ids are assigned in the order events are delivered.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/io_context.hpp>
+
+#include "server/subscriber.hpp"
+
+namespace chatd {
+
+// Where an HTTP publisher waits for the id its message was given.
+using PublishReply = asio::experimental::concurrent_channel<void(asio::error_code, std::uint64_t)>;
+
+struct RoomCommand {
+  enum class Kind { join, leave, publish };
+  Kind kind = Kind::publish;
+  std::shared_ptr<Subscriber> subscriber;  // join, leave
+  std::string name;                        // publish: the author
+  std::string text;                        // publish
+  std::shared_ptr<PublishReply> reply;     // publish: optional
+};
+
+class Room : public std::enable_shared_from_this<Room> {
+ public:
+  Room(std::string name, asio::io_context& context);
+
+  const std::string& name() const { return name_; }
+
+  // Starts the actor on its io_context.
+  void start();
+  // Closes the inbox; the actor finishes what it holds and drops its subscribers.
+  void stop();
+
+  // From any coroutine on any thread. Suspends only while the inbox is full (back-pressure).
+  // False when the room is stopped.
+  asio::awaitable<bool> send(RoomCommand command);
+
+ private:
+  using Inbox = asio::experimental::concurrent_channel<void(asio::error_code, RoomCommand)>;
+
+  asio::awaitable<void> run();
+  void handle(RoomCommand& command);
+  void join(std::shared_ptr<Subscriber> subscriber);
+  void leave(Subscriber& subscriber);
+  void publish(RoomCommand& command);
+
+  std::string name_;
+  Inbox inbox_;
+  std::vector<std::shared_ptr<Subscriber>> subscribers_;
+  std::size_t text_subscribers_ = 0;  // the rest want JSON
+  std::uint64_t last_id_ = 0;
+  std::vector<Subscriber*> too_slow_;  // scratch for one fan-out
+  bool backlog_ = false;               // a queue is half full: let the writers run
+};
+
+}  // namespace chatd

@@ -1,0 +1,60 @@
+#include "server/room_registry.hpp"
+
+namespace chatd {
+
+RoomRegistry::RoomRegistry(const config::Rooms& settings, WorkerPool& workers)
+    : settings_(settings), workers_(workers) {
+  std::lock_guard lock(mutex_);
+  for (const auto& name : settings_.names)
+    create_locked(name);
+  create_locked(settings_.default_room);
+}
+
+std::shared_ptr<Room> RoomRegistry::create_locked(const std::string& name) {
+  auto& slot = rooms_[name];
+  if (!slot) {
+    slot = std::make_shared<Room>(name, workers_.next().context());
+    slot->start();
+  }
+  return slot;
+}
+
+RoomRegistry::Lookup RoomRegistry::find(std::string_view name) {
+  Lookup result;
+  if (!config::is_valid_room_name(name)) {
+    result.status = 400;
+    result.error = "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)";
+    return result;
+  }
+  const std::string key(name);
+  std::lock_guard lock(mutex_);
+  if (auto found = rooms_.find(key); found != rooms_.end()) {
+    result.room = found->second;
+    return result;
+  }
+  if (!settings_.dynamic) {
+    result.status = 404;
+    result.error = "no room named \"" + key + "\"";
+    return result;
+  }
+  if (rooms_.size() >= settings_.max) {
+    result.status = 503;
+    result.error = "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")";
+    return result;
+  }
+  result.room = create_locked(key);
+  return result;
+}
+
+std::size_t RoomRegistry::size() {
+  std::lock_guard lock(mutex_);
+  return rooms_.size();
+}
+
+void RoomRegistry::stop_all() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, room] : rooms_)
+    room->stop();
+}
+
+}  // namespace chatd

@@ -1,0 +1,260 @@
+#include "server/websocket_session.hpp"
+
+#include <array>
+#include <sstream>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "server/log.hpp"
+
+namespace chatd {
+
+namespace {
+
+using asio::use_awaitable;
+using asio::experimental::as_tuple;
+using namespace asio::experimental::awaitable_operators;
+using Kind = protocol::IncomingMessage::Kind;
+
+// How long we wait for the peer's close frame after sending ours. Short, so shutdown finishes in 2 s.
+constexpr auto close_timeout = std::chrono::seconds(1);
+
+const SharedFrame& ping() {
+  static const SharedFrame frame = protocol::share(protocol::ping_frame());
+  return frame;
+}
+
+}  // namespace
+
+WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
+                                   Options options)
+    : Subscriber(socket.get_executor(), context.config.subscriber.queue, options.format),
+      socket_(std::move(socket)),
+      worker_(worker),
+      context_(context),
+      room_(std::move(options.room)),
+      name_(std::move(options.name)),
+      peer_(std::move(options.peer)),
+      pending_input_(std::move(options.initial_bytes)),
+      handshake_response_(std::move(options.handshake_response)),
+      reader_(context.config.limits.max_message_size),
+      bucket_(context.config.publish.rate, context.config.publish.burst, Clock::now()) {}
+
+asio::awaitable<void> WebSocketSession::run() {
+  auto self = shared_from_this();
+  worker_.add(this);
+  last_received_ = last_ping_ = Clock::now();
+
+  // Join before answering: a client that has seen 101 is in the room, so whatever anyone
+  // publishes after that reaches it.
+  RoomCommand join;
+  join.kind = RoomCommand::Kind::join;
+  join.subscriber = self;
+  auto joining = room_->send(std::move(join));
+  const bool joined = co_await std::move(joining);
+
+  asio::error_code ec;
+  if (joined) {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(socket_, asio::buffer(handshake_response_), as_tuple(use_awaitable));
+  }
+  handshake_response_ = std::string();
+  if (joined && !ec) {
+    log::info("open peer=", peer_, " room=", room_->name(), " name=", name_,
+              " format=", format() == EventFormat::json ? "json" : "text");
+    socket_.non_blocking(true, ec);
+    auto loops = read_loop() && write_loop();
+    co_await std::move(loops);
+  }
+  socket_.close(ec);
+
+  RoomCommand leave;
+  leave.kind = RoomCommand::Kind::leave;
+  leave.subscriber = self;
+  auto leaving = room_->send(std::move(leave));
+  co_await std::move(leaving);
+  worker_.remove(this);
+
+  // One line per connection: our close code and reason (or the peer's), and how TCP ended if not cleanly.
+  if (!log::enabled(log::Level::info)) co_return;
+  std::ostringstream line;
+  line << "close peer=" << peer_ << " room=" << room_->name() << " name=" << name_;
+  if (const auto code = queue().close_code())
+    line << " code=" << code << " reason=\"" << queue().close_reason() << "\"";
+  if (peer_close_received_) line << " peer_code=" << peer_close_code_;
+  if (drop_reason_) line << " ended=\"" << drop_reason_ << "\"";
+  log::write(log::Level::info, line.view());
+}
+
+asio::awaitable<void> WebSocketSession::read_loop() {
+  bool reading = true;
+  if (!pending_input_.empty()) {
+    parse(reinterpret_cast<std::uint8_t*>(pending_input_.data()), pending_input_.size());
+    pending_input_ = std::string();
+  }
+  while (reading) {
+    for (auto& message : messages_) {
+      if (!(co_await handle(message))) {
+        reading = false;
+        break;
+      }
+    }
+    messages_.clear();
+    if (!reading) break;
+
+    // Wait for readiness, then read into one buffer per thread: an idle connection holds no read buffer.
+    auto [wait_error] =
+        co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
+    if (wait_error) break;
+    thread_local std::array<std::uint8_t, 64 * 1024> buffer;
+    asio::error_code ec;
+    const std::size_t size = socket_.read_some(asio::buffer(buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) break;  // end of stream or reset: the peer is gone
+    last_received_ = Clock::now();
+    if (!reader_failed_) parse(buffer.data(), size);
+  }
+  // Keep the writer only while it still owes the peer our answer to its close frame.
+  if (!peer_close_received_ || close_sent_ != Clock::time_point{}) queue().abort();
+}
+
+bool WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
+  while (size > 0 || !reader_failed_) {
+    std::size_t used = 0;
+    const auto status = reader_.feed(data, size, used);
+    data += used;
+    size -= used;
+    if (status == protocol::FrameReader::Status::message) {
+      messages_.push_back(reader_.take_message());
+      continue;
+    }
+    if (status == protocol::FrameReader::Status::error) {
+      reader_failed_ = true;
+      close(reader_.error_code(), reader_.error_reason(), false);
+      return false;
+    }
+    return true;  // need more bytes
+  }
+  return !reader_failed_;
+}
+
+asio::awaitable<bool> WebSocketSession::handle(protocol::IncomingMessage& message) {
+  switch (message.kind) {
+    case Kind::text:
+      // Nothing is published once we are closing, and an empty message publishes nothing.
+      if (!queue().closed() && !message.payload.empty()) co_await publish(std::move(message.payload));
+      co_return true;
+    case Kind::binary:
+      reader_failed_ = true;
+      close(protocol::close_code::unsupported_data, "binary messages are not supported", false);
+      co_return true;
+    case Kind::ping:
+      queue().push_control(protocol::share(protocol::pong_frame(message.payload)));
+      co_return true;
+    case Kind::pong:
+      co_return true;
+    case Kind::close: {
+      peer_close_received_ = true;
+      const auto payload = protocol::parse_close_payload(message.payload);
+      peer_close_code_ = payload.code;
+      if (!payload.valid) {
+        close(protocol::close_code::protocol_error, "invalid close frame", false);
+      } else {
+        // Echo the peer's code (RFC 6455 5.5.1); no-op if our own close went first.
+        close(payload.code == protocol::close_code::no_status ? protocol::close_code::normal : payload.code,
+              "", true);
+      }
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+asio::awaitable<void> WebSocketSession::publish(std::string text) {
+  // Back-pressure, not refusal: the read loop waits for a token, so nothing the client sent is lost.
+  const auto wait = bucket_.reserve(Clock::now());
+  if (wait > Clock::duration::zero()) {
+    asio::steady_timer timer(socket_.get_executor(), wait);
+    throttle_timer_ = &timer;
+    co_await timer.async_wait(as_tuple(use_awaitable));
+    throttle_timer_ = nullptr;
+    if (drop_reason_) co_return;
+  }
+  RoomCommand command;
+  command.kind = RoomCommand::Kind::publish;
+  command.name = name_;
+  command.text = std::move(text);
+  auto sending = room_->send(std::move(command));
+  co_await std::move(sending);
+}
+
+asio::awaitable<void> WebSocketSession::write_loop() {
+  for (;;) {
+    co_await queue().wait();
+    if (queue().aborted()) break;
+    const bool ends_with_close = queue().take(batch_);
+    if (batch_.empty()) continue;
+
+    // Everything queued goes out in one gather write; each message is still its own frame.
+    for (const auto& frame : batch_)
+      batch_buffers_.emplace_back(frame->data(), frame->size());
+    write_started_ = Clock::now();
+    auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
+    write_started_ = {};
+    batch_.clear();
+    batch_buffers_.clear();
+    if (ec) {
+      if (!drop_reason_) drop_reason_ = "write failed";
+      socket_.close(ec);
+      break;
+    }
+    if (ends_with_close) {
+      if (peer_close_received_) {
+        socket_.close(ec);  // handshake complete: the server closes TCP first (RFC 6455 7.1.1)
+      } else {
+        socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+        close_sent_ = Clock::now();  // the read loop waits for the peer's close frame
+      }
+      break;
+    }
+  }
+}
+
+void WebSocketSession::close(std::uint16_t code, std::string_view reason, bool drain) {
+  queue().close(code, reason, drain);
+}
+
+void WebSocketSession::drop(const char* why) {
+  if (!drop_reason_) drop_reason_ = why;
+  asio::error_code ignored;
+  socket_.close(ignored);
+  queue().abort();
+  if (throttle_timer_) throttle_timer_->cancel();
+}
+
+void WebSocketSession::close_going_away() {
+  close(protocol::close_code::going_away, "going away", true);
+}
+
+void WebSocketSession::tick(Clock::time_point now) {
+  if (drop_reason_) return;
+  const auto& settings = context_.config.subscriber;
+  if (write_started_ != Clock::time_point{} && now - write_started_ > settings.write_timeout) {
+    return drop("write timeout");
+  }
+  if (close_sent_ != Clock::time_point{} && now - close_sent_ > close_timeout) {
+    return drop("no close frame from the peer");
+  }
+  if (throttle_timer_) return;  // the read loop is holding back the peer's messages: it is alive
+  const auto silent = now - last_received_;
+  if (silent >= 2 * settings.ping_interval) return drop("ping timeout");
+  if (silent >= settings.ping_interval && now - last_ping_ >= settings.ping_interval) {
+    queue().push_control(ping());
+    last_ping_ = now;
+  }
+}
+
+}  // namespace chatd

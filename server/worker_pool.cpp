@@ -1,0 +1,95 @@
+#include "server/worker_pool.hpp"
+
+#include <asio/post.hpp>
+
+#include "server/log.hpp"
+#include "server/websocket_session.hpp"
+
+namespace chatd {
+
+Worker::Worker(std::size_t index, std::chrono::milliseconds tick)
+    : index_(index), context_(1), tick_timer_(context_), tick_(tick) {}
+
+void Worker::add(WebSocketSession* session) {
+  sessions_.insert(session);
+  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void Worker::remove(WebSocketSession* session) {
+  sessions_.erase(session);
+  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void Worker::close_sessions_going_away() {
+  asio::post(context_, [this] {
+    stopping_ = true;
+    for (WebSocketSession* session : sessions_)
+      session->close_going_away();
+  });
+}
+
+void Worker::schedule_tick() {
+  tick_timer_.expires_after(tick_);
+  tick_timer_.async_wait([this](asio::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    // A tick may close sessions, and closing never removes from sessions_ synchronously.
+    for (WebSocketSession* session : sessions_)
+      session->tick(now);
+    schedule_tick();
+  });
+}
+
+void Worker::start() {
+  schedule_tick();
+  thread_ = std::thread([this] {
+    try {
+      context_.run();
+    } catch (const std::exception& e) {
+      log::error("worker ", index_, " stopped by an exception: ", e.what());
+      std::abort();
+    }
+  });
+}
+
+void Worker::stop() {
+  context_.stop();
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+WorkerPool::WorkerPool(std::size_t threads, std::chrono::milliseconds tick) {
+  if (threads == 0) threads = 1;
+  for (std::size_t i = 0; i < threads; ++i)
+    workers_.push_back(std::make_unique<Worker>(i, tick));
+}
+
+Worker& WorkerPool::next() {
+  return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+}
+
+std::size_t WorkerPool::session_count() const {
+  std::size_t total = 0;
+  for (const auto& worker : workers_)
+    total += worker->session_count();
+  return total;
+}
+
+void WorkerPool::start() {
+  for (auto& worker : workers_)
+    worker->start();
+}
+
+void WorkerPool::stop() {
+  for (auto& worker : workers_)
+    worker->stop();
+}
+
+void WorkerPool::join() {
+  for (auto& worker : workers_)
+    worker->join();
+}
+
+}  // namespace chatd

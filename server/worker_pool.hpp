@@ -1,0 +1,73 @@
+// The threads: one io_context per thread, each running the connections it accepted and the rooms
+// placed on it. Nothing is shared between contexts but rooms' inboxes and subscribers' queues.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+namespace chatd {
+
+class WebSocketSession;
+
+class Worker {
+ public:
+  Worker(std::size_t index, std::chrono::milliseconds tick);
+
+  asio::io_context& context() { return context_; }
+  std::size_t index() const { return index_; }
+
+  // Worker thread only: the WebSocket sessions that keepalive ticks and shutdown reach.
+  void add(WebSocketSession* session);
+  void remove(WebSocketSession* session);
+  std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
+
+  // Any thread: asks every session on this worker to close with 1001.
+  void close_sessions_going_away();
+
+  void start();
+  void stop();
+  void join();
+
+ private:
+  void schedule_tick();
+
+  std::size_t index_;
+  asio::io_context context_;
+  asio::steady_timer tick_timer_;
+  std::chrono::milliseconds tick_;
+  std::unordered_set<WebSocketSession*> sessions_;
+  std::atomic<std::size_t> session_count_{0};
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class WorkerPool {
+ public:
+  // `tick`: how often each worker checks its sessions' write and ping deadlines.
+  WorkerPool(std::size_t threads, std::chrono::milliseconds tick);
+
+  std::size_t size() const { return workers_.size(); }
+  Worker& at(std::size_t index) { return *workers_[index]; }
+  // Round-robin, for new connections and new rooms.
+  Worker& next();
+
+  std::size_t session_count() const;
+  void start();
+  void stop();
+  void join();
+
+ private:
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace chatd

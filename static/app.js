@@ -1,0 +1,445 @@
+'use strict';
+// chatd web client: one WebSocket per (room, name), events rendered as text, automatic reconnect.
+// Classic script (not a module) so it still runs if the server sends a generic MIME type.
+
+const DEFAULT_ROOM = 'general';
+const ROOM_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_NAME_CHARS = 64;
+const STORAGE_KEY = 'chatd.join';
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30000;
+const STABLE_AFTER_MS = 10000; // a connection this old counts as healthy: back-off starts over
+const BOTTOM_SLACK_PX = 8;
+const MAX_ROWS = 2000; // keeps a long-open tab from growing without bound
+const MAX_UNCONFIRMED = 20;
+// The server closed us because of something we sent: reconnecting would just repeat it.
+const CLIENT_FAULT_CODES = new Set([1003, 1007, 1009]);
+const CLOSE_MEANINGS = {
+  1000: 'normal closure', 1001: 'server going away', 1002: 'protocol error', 1003: 'unsupported data',
+  1005: 'no status', 1006: 'connection lost', 1007: 'invalid UTF-8', 1008: 'policy violation',
+  1009: 'message too big', 1011: 'internal server error', 1015: 'TLS failure',
+};
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  joinForm: $('join-form'), name: $('name'), room: $('room'), joinError: $('join-error'),
+  statusBar: document.querySelector('.status-bar'), status: $('status'), countdown: $('countdown'),
+  retry: $('retry'), log: $('log'), jump: $('jump'), sendForm: $('send-form'), message: $('message'),
+  send: $('send'),
+};
+
+const conn = {
+  socket: null, room: '', name: '', attempt: 0, openedAt: 0, retryTimer: 0, countdownTimer: 0, retryAt: 0,
+  checkGap: false, // the first new event after a reconnect tells us whether we missed any
+  unconfirmed: [], // texts sent on this socket whose echo has not arrived yet
+  refocus: false, // the message box had focus when it was disabled
+};
+const roomStates = new Map(); // room -> { lastId, lastTs, epoch }
+let serverRecovers = false; // a `recovered` event was seen, so this server understands since/epoch
+let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
+let stuckToBottom = true;
+
+// ---- join form, URL hash and remembered choice ----
+
+// "#ops" is the short, shareable form; "#room=ops&name=alice" is accepted too.
+function readHash() {
+  const raw = location.hash.slice(1);
+  const params = new URLSearchParams(raw.includes('=') ? raw : `room=${raw}`);
+  return { room: params.get('room') || undefined, name: params.get('name') || undefined };
+}
+
+function loadChoice() {
+  try { return JSON.parse(localStorage.getItem(STORAGE_KEY)) || {}; } catch { return {}; }
+}
+
+function saveChoice(name, room) {
+  // Storage can be disabled (private mode, policies); the page must work without it.
+  try { localStorage.setItem(STORAGE_KEY, JSON.stringify({ name, room })); } catch { /* ignore */ }
+}
+
+function validateChoice(name, room) {
+  if (!name) return { field: ui.name, message: 'Please enter a display name.' };
+  if ([...name].length > MAX_NAME_CHARS) return { field: ui.name, message: 'Name: at most 64 characters.' };
+  if (/[\u0000-\u001f\u007f]/.test(name)) return { field: ui.name, message: 'Name: no control characters.' };
+  if (!ROOM_PATTERN.test(room)) return { field: ui.room, message: 'Room: 1–64 of A–Z a–z 0–9 . _ -' };
+  return null;
+}
+
+function showJoinError(problem) {
+  for (const input of [ui.name, ui.room]) input.removeAttribute('aria-invalid');
+  ui.joinError.hidden = !problem;
+  ui.joinError.textContent = problem ? problem.message : '';
+  if (problem) {
+    problem.field.setAttribute('aria-invalid', 'true');
+    problem.field.focus();
+  }
+}
+
+function onJoinSubmit(event) {
+  event.preventDefault();
+  const name = ui.name.value.trim();
+  const room = ui.room.value.trim();
+  const problem = validateChoice(name, room);
+  showJoinError(problem);
+  if (!problem) join(name, room);
+}
+
+function onHashChange() {
+  const { room } = readHash();
+  if (!room || room === conn.room) return;
+  ui.room.value = room;
+  // Only switch automatically once the visitor has joined; before that, just prefill.
+  if (conn.name) ui.joinForm.requestSubmit();
+}
+
+function join(name, room) {
+  saveChoice(name, room);
+  // replaceState: keeps the link shareable without firing hashchange or piling up history entries.
+  history.replaceState(null, '', '#' + room);
+  document.title = `#${room} · chatd`;
+  if (room !== conn.room) {
+    ui.log.replaceChildren();
+    ui.jump.hidden = true;
+    roomStates.delete(room); // the list is empty again, so replay from scratch is wanted
+  }
+  conn.room = room;
+  conn.name = name;
+  conn.attempt = 0;
+  connect();
+}
+
+// ---- connection lifecycle ----
+
+function subscribeUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const params = { room: conn.room, name: conn.name };
+  const state = roomStates.get(conn.room);
+  if (serverRecovers && state && state.lastId != null && state.epoch != null) {
+    params.since = state.lastId;
+    params.epoch = state.epoch;
+  }
+  // encodeURIComponent rather than URLSearchParams: "%20" is understood by every query decoder, "+" is not.
+  const query = Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  return `${scheme}//${location.host}/subscribe?${query}`;
+}
+
+function connect() {
+  stopRetryTimers();
+  dropSocket();
+  const socket = new WebSocket(subscribeUrl());
+  conn.socket = socket;
+  conn.openedAt = 0;
+  conn.unconfirmed = [];
+  setStatus('busy', conn.attempt > 0 ? 'Reconnecting…' : 'Connecting…');
+  // Handlers close over their own socket so a late event from a replaced socket is ignored.
+  socket.onopen = () => socket === conn.socket && onOpen();
+  socket.onmessage = (event) => socket === conn.socket && onFrame(event);
+  socket.onclose = (event) => socket === conn.socket && onClose(event);
+}
+
+// Intentional close (room or name change): detach first so it is not treated as a failure.
+function dropSocket() {
+  const socket = conn.socket;
+  if (!socket) return;
+  conn.socket = null;
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.close(1000, 'leaving');
+}
+
+function onOpen() {
+  conn.openedAt = Date.now();
+  conn.checkGap = roomStates.has(conn.room);
+  setStatus('ok', `Connected to #${conn.room} as ${conn.name}`);
+  setComposerEnabled(true);
+}
+
+function onClose(event) {
+  const wasOpen = conn.openedAt > 0;
+  conn.socket = null;
+  setComposerEnabled(false);
+  if (wasOpen && Date.now() - conn.openedAt >= STABLE_AFTER_MS) conn.attempt = 0;
+  const text = describeClose(event, wasOpen);
+  if (wasOpen) addSystemRow(`Disconnected: ${text}`);
+  restoreUnconfirmed(event.code);
+  if (CLIENT_FAULT_CODES.has(event.code)) {
+    setStatus('error', `Closed: ${text}. Not reconnecting; press Join or Retry to try again.`);
+    ui.retry.hidden = false;
+    return;
+  }
+  scheduleReconnect(text);
+}
+
+function describeClose(event, wasOpen) {
+  // Page scripts cannot see the HTTP status of a refused handshake: it looks like an unreachable server.
+  if (!wasOpen && event.code === 1006) return 'could not connect: server unreachable, or it refused (bad room/name, unknown room, origin not allowed)';
+  const meaning = CLOSE_MEANINGS[event.code] || 'closed';
+  return event.reason ? `${event.code} ${meaning}: “${event.reason}”` : `${event.code} ${meaning}`;
+}
+
+function scheduleReconnect(closeText) {
+  // Exponential back-off with jitter, so a restarted server is not hit by every tab at once.
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** conn.attempt);
+  const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+  conn.attempt = Math.min(conn.attempt + 1, 30);
+  conn.retryAt = Date.now() + delay;
+  conn.retryTimer = setTimeout(connect, delay);
+  conn.countdownTimer = setInterval(renderCountdown, 1000);
+  setStatus('busy', `Disconnected: ${closeText}. Reconnecting…`);
+  ui.retry.hidden = false;
+  renderCountdown();
+}
+
+function renderCountdown() {
+  const seconds = Math.max(0, Math.ceil((conn.retryAt - Date.now()) / 1000));
+  ui.countdown.textContent = `reconnecting in ${seconds}s`;
+}
+
+function stopRetryTimers() {
+  clearTimeout(conn.retryTimer);
+  clearInterval(conn.countdownTimer);
+  conn.retryTimer = conn.countdownTimer = 0;
+  ui.countdown.textContent = '';
+  ui.retry.hidden = true;
+}
+
+function retryNow() {
+  if (conn.room && conn.name) connect();
+}
+
+function setStatus(kind, text) {
+  ui.statusBar.dataset.kind = kind;
+  ui.status.textContent = text;
+}
+
+// ---- incoming events ----
+
+function onFrame(event) {
+  if (typeof event.data !== 'string') return; // the server only sends text frames
+  let data = null;
+  try { data = JSON.parse(event.data); } catch { console.warn('chatd: frame is not JSON', event.data); }
+  if (data && typeof data === 'object') handleEvent(data);
+}
+
+function handleEvent(event) {
+  if (event.room != null && event.room !== conn.room) return;
+  if (event.type === 'recovered') return onRecovered(event);
+  if (!acceptSequence(event)) return;
+  if (event.type === 'message') {
+    confirmEcho(event);
+    addMessageRow(event);
+  } else if (event.type === 'join') addSystemRow(`${event.name} joined`, event.ts);
+  else if (event.type === 'leave') addSystemRow(`${event.name} left`, event.ts);
+  // Other types come from newer servers; skipping them keeps this page working.
+}
+
+function roomState() {
+  if (!roomStates.has(conn.room)) roomStates.set(conn.room, { lastId: null, lastTs: 0, epoch: null });
+  return roomStates.get(conn.room);
+}
+
+// Drops events already shown and notices gaps. Returns false for a duplicate.
+function acceptSequence(event) {
+  if (!Number.isSafeInteger(event.id)) return true;
+  const state = roomState();
+  const ts = Number(event.ts) || 0;
+  if (state.lastId != null) {
+    if (event.id <= state.lastId) {
+      // An old id with an old time is a replay; an old id with a newer time means the
+      // server restarted and its ids began again, so the event is new.
+      if (ts <= state.lastTs) return false;
+    } else if (conn.checkGap && event.id > state.lastId + 1) {
+      const missed = event.id - state.lastId - 1;
+      addSystemRow(`History gap: ${missed} event${missed === 1 ? '' : 's'} missed while disconnected.`);
+    }
+  }
+  conn.checkGap = false;
+  state.lastId = event.id;
+  state.lastTs = ts;
+  return true;
+}
+
+function onRecovered(event) {
+  serverRecovers = true;
+  const state = roomState();
+  const epoch = event.epoch == null ? null : String(event.epoch);
+  const epochChanged = state.epoch != null && epoch != null && epoch !== state.epoch;
+  if (epoch != null) state.epoch = epoch;
+  if (event.complete === false && state.lastId != null) {
+    addSystemRow('History gap: some events from while you were away could not be recovered.');
+    conn.checkGap = false; // already reported
+  }
+  // Ids from another epoch or after an incomplete recovery are not comparable with ours:
+  // showing a possible duplicate is better than hiding a new event.
+  if (event.complete === false || epochChanged) {
+    state.lastId = null;
+    state.lastTs = 0;
+  }
+}
+
+// ---- rendering (always textContent: chat text is never HTML) ----
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text != null) node.textContent = String(text);
+  return node;
+}
+
+function timeElement(ts) {
+  const date = new Date(Number(ts) || Date.now());
+  const hms = [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, '0'));
+  const node = element('time', 'when', hms.join(':'));
+  node.dateTime = date.toISOString();
+  node.title = date.toLocaleString();
+  return node;
+}
+
+function addMessageRow(event) {
+  const own = event.name === conn.name;
+  const row = element('div', own ? 'row msg own' : 'row msg');
+  const body = element('div', 'body');
+  body.append(element('span', 'who', event.name ?? '?'), ' ', element('span', 'text', event.text ?? ''));
+  row.append(timeElement(event.ts), body);
+  appendRow(row);
+}
+
+function addSystemRow(text, ts) {
+  const row = element('div', 'row sys');
+  row.append(timeElement(ts), element('div', 'body', text));
+  appendRow(row);
+}
+
+function appendRow(row) {
+  const follow = isNearBottom();
+  ui.log.append(row);
+  while (ui.log.childElementCount > MAX_ROWS) ui.log.firstElementChild.remove();
+  if (follow) scrollToBottom();
+  else ui.jump.hidden = false;
+}
+
+// ---- scrolling: follow new events only if the reader is already at the end ----
+
+function isNearBottom() {
+  const { scrollHeight, scrollTop, clientHeight } = ui.log;
+  return scrollHeight - scrollTop - clientHeight <= BOTTOM_SLACK_PX;
+}
+
+function scrollToBottom() {
+  ui.log.scrollTop = ui.log.scrollHeight;
+  stuckToBottom = true;
+  ui.jump.hidden = true;
+}
+
+function onLogScroll() {
+  stuckToBottom = isNearBottom();
+  if (stuckToBottom) ui.jump.hidden = true;
+}
+
+function onJumpClick() {
+  scrollToBottom();
+  // The button hides itself; put focus somewhere useful instead of losing it to <body>.
+  (ui.message.disabled ? ui.log : ui.message).focus();
+}
+
+// A phone keyboard opening shrinks the list; stay pinned to the end if we were there.
+function onLogResize() {
+  if (stuckToBottom) scrollToBottom();
+}
+
+// ---- sending ----
+
+function setComposerEnabled(enabled) {
+  if (!enabled && document.activeElement === ui.message) conn.refocus = true;
+  ui.message.disabled = !enabled;
+  ui.send.disabled = !enabled;
+  if (enabled && conn.refocus) {
+    conn.refocus = false;
+    ui.message.focus();
+  }
+}
+
+function onMessageKeydown(event) {
+  // isComposing: Enter also confirms IME input (CJK etc.) and must not send half-typed text.
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    sendDraft();
+  }
+}
+
+function sendDraft() {
+  const text = ui.message.value;
+  if (!text.trim()) return;
+  const socket = conn.socket;
+  // send() on a socket that is not open drops data silently; keep the text in the box instead.
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    setStatus('error', 'Not connected: your message is still in the box.');
+    return;
+  }
+  socket.send(text);
+  conn.unconfirmed.push(text);
+  if (conn.unconfirmed.length > MAX_UNCONFIRMED) conn.unconfirmed.shift();
+  ui.message.value = '';
+}
+
+function confirmEcho(event) {
+  if (event.name !== conn.name) return;
+  const index = conn.unconfirmed.indexOf(event.text);
+  if (index === -1) return;
+  // Frames are ordered, so everything sent before this one has reached the server too.
+  conn.unconfirmed.splice(0, index + 1);
+  serverEchoes = true;
+}
+
+// A connection that dies right after send() may have lost the message: hand it back for the user to decide.
+function restoreUnconfirmed(code) {
+  const sent = conn.unconfirmed;
+  conn.unconfirmed = [];
+  // Without echoes we only know that a client-fault close was most likely caused by the last message.
+  const lost = serverEchoes ? sent : CLIENT_FAULT_CODES.has(code) ? sent.slice(-1) : [];
+  if (!lost.length) return;
+  const draft = ui.message.value;
+  ui.message.value = lost.join('\n') + (draft ? `\n${draft}` : '');
+  addSystemRow('Your last message may not have been delivered; it is back in the message box.');
+}
+
+// ---- start ----
+
+function guestName() {
+  return `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+}
+
+function init() {
+  const saved = loadChoice();
+  const fromHash = readHash();
+  const name = (fromHash.name || saved.name || '').trim();
+  const room = (fromHash.room || saved.room || DEFAULT_ROOM).trim();
+  ui.name.value = name || guestName();
+  ui.room.value = room;
+
+  ui.joinForm.addEventListener('submit', onJoinSubmit);
+  ui.sendForm.addEventListener('submit', (event) => { event.preventDefault(); sendDraft(); });
+  ui.message.addEventListener('keydown', onMessageKeydown);
+  ui.log.addEventListener('scroll', onLogScroll, { passive: true });
+  ui.jump.addEventListener('click', onJumpClick);
+  ui.retry.addEventListener('click', retryNow);
+  window.addEventListener('hashchange', onHashChange);
+  // Waiting out the back-off is pointless once the network is back.
+  window.addEventListener('online', () => conn.retryTimer && retryNow());
+  if ('ResizeObserver' in window) new ResizeObserver(onLogResize).observe(ui.log);
+
+  // Someone who chose a name before (or followed a link with one) goes straight in;
+  // a first-time visitor gets to pick a name first.
+  const problem = name ? validateChoice(name, room) : null;
+  if (name && !problem) {
+    join(name, room);
+  } else {
+    showJoinError(problem);
+    setStatus('idle', 'Pick a name and a room, then press Join.');
+    if (!problem) {
+      ui.name.focus();
+      ui.name.select();
+    }
+  }
+}
+
+init();

@@ -1,0 +1,159 @@
+// The WebSocket side: handshake refusals, close codes for broken input, ping/pong, close handshake,
+// keepalive.
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "test/support/chatd_process.hpp"
+#include "test/support/clients.hpp"
+
+using namespace chatd::test;
+
+TEST_CASE("handshake refusals: 426, 400, 403, 404, 503") {
+  ChatdProcess server(
+      "rooms: { dynamic: false, names: [general] }\n"
+      "subscriber: { allowed_origins: ['https://chat.example'] }\n"
+      "log: { level: warn }\n");
+  const auto port = server.port();
+  CHECK(http_get(port, "/subscribe").status == 426);
+  WsClient version;
+  CHECK(version.open(port, "/subscribe", {"Sec-WebSocket-Version: 8"}) == 426);  // a second version header
+  auto bad_key =
+      http_exchange(port,
+                    "GET /subscribe HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  CHECK(bad_key.status == 400);
+  WsClient origin;
+  CHECK(origin.open(port, "/subscribe", {"Origin: https://evil.example"}) == 403);
+  WsClient allowed;
+  CHECK(allowed.open(port, "/subscribe", {"Origin: https://chat.example"}) == 101);
+  WsClient unknown;
+  CHECK(unknown.open(port, "/subscribe?room=elsewhere") == 404);
+  WsClient bad_room;
+  CHECK(bad_room.open(port, "/subscribe?room=no%2Fslash") == 400);
+  WsClient bad_format;
+  CHECK(bad_format.open(port, "/subscribe?format=xml") == 400);
+
+  ChatdProcess small("rooms: { max: 2, names: [general] }\nlog: { level: warn }\n");
+  WsClient second, third;
+  CHECK(second.open(small.port(), "/subscribe?room=two") == 101);
+  CHECK(third.open(small.port(), "/subscribe?room=three") == 503);
+}
+
+TEST_CASE("frames sent together with the handshake are not lost") {
+  ChatdProcess server("log: { level: warn }\n");
+  WsClient reader;
+  REQUIRE(reader.open(server.port(), "/subscribe?room=eager") == 101);
+  // Handshake and first frame in one packet, as eager clients send them.
+  const int fd = connect_loopback(server.port());
+  const std::string packet =
+      "GET /subscribe?room=eager&name=eve HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+      "Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+      client_frame(1, "same packet");
+  REQUIRE(::send(fd, packet.data(), packet.size(), 0) == static_cast<ssize_t>(packet.size()));
+  auto frame = reader.next();
+  REQUIRE(frame);
+  CHECK(json_string(frame->payload, "text") == "same packet");
+  CHECK(json_string(frame->payload, "name") == "eve");
+  ::close(fd);
+}
+
+TEST_CASE("broken input closes with the right code: 1009, 1007, 1002, 1003") {
+  ChatdProcess server("limits: { max_message_size: 1KiB }\nlog: { level: info }\n");
+  const auto port = server.port();
+  WsClient bystander;
+  REQUIRE(bystander.open(port, "/subscribe?room=calm") == 101);
+
+  WsClient too_big;
+  REQUIRE(too_big.open(port, "/subscribe?room=calm") == 101);
+  too_big.send_text(std::string(2000, 'x'));
+  CHECK(too_big.wait_close() == 1009);
+  CHECK(too_big.wait_eof());
+
+  WsClient bad_utf8;
+  REQUIRE(bad_utf8.open(port, "/subscribe?room=calm") == 101);
+  bad_utf8.send_text("bad \xc3\x28 utf-8");
+  CHECK(bad_utf8.wait_close() == 1007);
+
+  WsClient unmasked;
+  REQUIRE(unmasked.open(port, "/subscribe?room=calm") == 101);
+  unmasked.send_raw(client_frame(1, "no mask", true, false));
+  CHECK(unmasked.wait_close() == 1002);
+
+  WsClient reserved;
+  REQUIRE(reserved.open(port, "/subscribe?room=calm") == 101);
+  reserved.send_raw(client_frame(1, "rsv", true, true, 0x4));
+  CHECK(reserved.wait_close() == 1002);
+
+  WsClient binary;
+  REQUIRE(binary.open(port, "/subscribe?room=calm") == 101);
+  binary.send_raw(client_frame(2, "\x01\x02"));
+  CHECK(binary.wait_close() == 1003);
+
+  // None of that reached the room, and the bystander still works.
+  REQUIRE(http_post(port, "/publish?room=calm", "still here").status == 202);
+  auto frame = bystander.next();
+  REQUIRE(frame);
+  CHECK(json_string(frame->payload, "text") == "still here");
+  CHECK(json_number(frame->payload, "id") == 1);
+}
+
+TEST_CASE("ping is answered with pong; the close handshake is echoed and TCP closed") {
+  ChatdProcess server("log: { level: warn }\n");
+  WsClient client;
+  REQUIRE(client.open(server.port(), "/subscribe") == 101);
+  client.send_raw(client_frame(9, "are you there"));
+  auto pong = client.next();
+  REQUIRE(pong);
+  CHECK(pong->opcode == 10);
+  CHECK(pong->payload == "are you there");
+
+  client.send_close(4000, "bye");
+  auto echo = client.next();
+  REQUIRE(echo);
+  CHECK(echo->opcode == 8);
+  CHECK(echo->close_code() == 4000);
+  CHECK(client.wait_eof(2s));
+}
+
+TEST_CASE("a fragmented message is published whole") {
+  ChatdProcess server("log: { level: warn }\n");
+  WsClient client;
+  REQUIRE(client.open(server.port(), "/subscribe?room=frag") == 101);
+  client.send_raw(client_frame(1, "hel", false));
+  client.send_raw(client_frame(9, "mid"));  // a control frame may come between fragments
+  client.send_raw(client_frame(0, "lo", true));
+  auto pong = client.next();
+  REQUIRE(pong);
+  CHECK(pong->opcode == 10);
+  auto event = client.next();
+  REQUIRE(event);
+  CHECK(json_string(event->payload, "text") == "hello");
+}
+
+TEST_CASE("keepalive: the server pings a silent peer, and drops one silent for two intervals") {
+  ChatdProcess server("subscriber: { ping_interval: 200ms }\nlog: { level: info }\n");
+  WsClient silent;
+  REQUIRE(silent.open(server.port(), "/subscribe?name=sleepy") == 101);
+  auto ping = silent.next(2s);
+  REQUIRE(ping);
+  CHECK(ping->opcode == 9);
+  // Never answer: the server gives up after two intervals of silence.
+  CHECK(silent.wait_eof(3s));
+  CHECK(server.wait_for_log("name=sleepy ended=\"ping timeout\""));
+
+  WsClient lively;
+  REQUIRE(lively.open(server.port(), "/subscribe?name=lively") == 101);
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  int pings = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto frame = lively.next(100ms);
+    if (frame && frame->opcode == 9) {
+      ++pings;
+      lively.send_raw(client_frame(10, frame->payload));
+    }
+  }
+  CHECK(pings >= 2);
+  CHECK(!lively.closed());
+}

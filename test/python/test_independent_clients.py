@@ -1,0 +1,604 @@
+#!/usr/bin/python3
+"""Black-box tests of chatd, driven only by independent clients.
+
+The server is exercised through python3-websockets (10.x, asyncio) and the curl command, never through
+chatd's own code, so these tests check the wire behaviour a real client sees.
+
+Usage: /usr/bin/python3 test/python/test_independent_clients.py /path/to/chatd
+
+Prints one line per test ("ok NAME" or "FAIL NAME: why"), then "N passed, M failed"; exits 1 if any
+test failed.
+"""
+
+import asyncio
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import websockets
+import websockets.exceptions
+
+CHATD = None  # path of the binary under test, set from argv in main()
+
+# The repository's static folder, served by the static-file tests.
+STATIC_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "static"))
+
+STARTUP_TIMEOUT = 5.0  # seconds to wait for "listening on"
+SHUTDOWN_TIMEOUT = 5.0  # seconds to wait for exit after SIGTERM (the 1001 test asserts a tighter 2 s)
+RECV_TIMEOUT = 3.0  # seconds to wait for one WebSocket message
+TEST_TIMEOUT = 20.0  # overall bound on each async test body
+CURL_MAX_TIME = 5  # curl --max-time, seconds
+
+LISTENING_RE = re.compile(r"listening on [0-9.]+:(\d+)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Server fixture
+# --------------------------------------------------------------------------------------------------
+
+
+class ChatServer:
+    """One chatd process on a free loopback port, with a config written to its own temp dir.
+
+    Use as a context manager: the server is started on entry and stopped with SIGTERM on exit, and
+    stopping asserts that chatd exited with status 0 (a crash or hang on shutdown fails the test).
+    """
+
+    def __init__(self, extra_yaml=""):
+        self._dir = tempfile.TemporaryDirectory(prefix="chatd-test-")
+        self.config_path = os.path.join(self._dir.name, "chat.yaml")
+        # Two threads: enough to exercise the multi-threaded paths without hogging a shared machine.
+        config = "listen: { address: 127.0.0.1, port: 0 }\nserver: { threads: 2 }\n" + extra_yaml
+        with open(self.config_path, "w") as f:
+            f.write(config)
+        self.process = None
+        self.port = None
+        self.stderr_lines = []  # everything chatd logged, kept for failure messages
+        self._lines = queue.Queue()
+        self._reader = None
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            # __exit__ is not called when __enter__ fails, so clean up the process and temp dir here.
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.process is not None and self.process.poll() is None:
+                code = self.stop()
+                # Only report a bad exit if the test itself passed; otherwise keep the first error.
+                if exc_type is None:
+                    assert code == 0, f"chatd exited with {code} after SIGTERM; log tail:\n{self.log_tail()}"
+        finally:
+            if self.process is not None and self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._dir.cleanup()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [CHATD, "--config", self.config_path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        # A background reader drains stderr for the whole run so chatd never blocks on a full pipe.
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.process.kill()
+                raise AssertionError(f"chatd did not log 'listening on' within {STARTUP_TIMEOUT}s:\n{self.log_tail()}")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:  # EOF: chatd died during start-up
+                code = self.process.wait()
+                raise AssertionError(f"chatd exited with {code} during start-up:\n{self.log_tail()}")
+            match = LISTENING_RE.search(line)
+            if match:
+                self.port = int(match.group(1))
+                assert self.port > 0, line
+                return
+
+    def _read_stderr(self):
+        for raw in self.process.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.stderr_lines.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def stop(self, timeout=SHUTDOWN_TIMEOUT):
+        """SIGTERM the server and return its exit status (None if it did not exit in time)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_tail(self, lines=20):
+        return "\n".join(self.stderr_lines[-lines:])
+
+    def http(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ws(self, path):
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Client helpers
+# --------------------------------------------------------------------------------------------------
+
+
+class CurlResponse:
+    def __init__(self, status, headers, body, time_total, interim):
+        self.status = status
+        self.interim = interim  # statuses of interim responses before the final one, e.g. [100]
+        self.headers = headers  # final response's headers, names lower-cased
+        self.body = body  # bytes
+        self.time_total = time_total  # seconds, as measured by curl
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return f"<{self.status} {self.headers} {self.body[:200]!r}>"
+
+
+def curl(url, *args):
+    """Run curl against url with extra args; return the final response (after any 100 Continue)."""
+    with tempfile.TemporaryDirectory(prefix="chatd-curl-") as tmp:
+        header_file = os.path.join(tmp, "headers")
+        body_file = os.path.join(tmp, "body")
+        command = ["curl", "-sS", "--max-time", str(CURL_MAX_TIME), "-D", header_file, "-o", body_file,
+                   "-w", "%{http_code} %{time_total}", *args, url]
+        result = subprocess.run(command, capture_output=True, timeout=CURL_MAX_TIME + 5)
+        assert result.returncode == 0, f"curl failed ({result.returncode}): {result.stderr.decode()!r}"
+        status_text, time_text = result.stdout.decode().split()
+        with open(header_file, "rb") as f:
+            header_dump = f.read().decode("latin-1")
+        body = b""
+        if os.path.exists(body_file):
+            with open(body_file, "rb") as f:
+                body = f.read()
+    # The dump holds one block per response (an interim "100 Continue", then the final one).
+    blocks = [b for b in re.split(r"\r?\n\r?\n", header_dump) if b.strip()]
+    headers = {}
+    for line in blocks[-1].splitlines()[1:] if blocks else []:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    interim = [int(b.split()[1]) for b in blocks[:-1]]
+    return CurlResponse(int(status_text), headers, body, float(time_text), interim)
+
+
+def post(server, query, data, *args):
+    """POST data (str) to the publish route with curl --data."""
+    return curl(server.http("/publish" + query), "-X", "POST", "--data", data, *args)
+
+
+def connect(server, query="", **kwargs):
+    """Open a WebSocket to the subscribe route.
+
+    Client pings are off so the only pings are the ones a test sends; max_size=None so that the
+    server, not the client, is the one enforcing message limits.
+    """
+    kwargs.setdefault("ping_interval", None)
+    kwargs.setdefault("max_size", None)
+    kwargs.setdefault("close_timeout", 2)
+    kwargs.setdefault("open_timeout", 5)
+    return websockets.connect(server.ws("/subscribe" + query), **kwargs)
+
+
+async def recv(ws, timeout=RECV_TIMEOUT):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+async def recv_json(ws, timeout=RECV_TIMEOUT):
+    frame = await recv(ws, timeout)
+    assert isinstance(frame, str), f"expected a text frame, got {frame!r}"
+    return json.loads(frame)
+
+
+async def close_code_after(ws, timeout=RECV_TIMEOUT):
+    """Read until the server closes the connection; return the close code it sent."""
+    async def drain():
+        try:
+            while True:
+                await ws.recv()
+        except websockets.exceptions.ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None
+    return await asyncio.wait_for(drain(), timeout)
+
+
+async def acurl(url, *args):
+    """curl from async code without blocking the event loop (the WebSocket clients keep running)."""
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: curl(url, *args))
+
+
+async def apost(server, query, data, *args):
+    return await acurl(server.http("/publish" + query), "-X", "POST", "--data", data, *args)
+
+
+def now_ms():
+    return time.time() * 1000
+
+
+def assert_event(event, *, id, room, name, text):
+    """An event must have exactly the documented fields, with these values and a current timestamp."""
+    assert set(event) == {"id", "room", "type", "name", "text", "ts"}, f"fields: {sorted(event)}"
+    assert event["id"] == id, f"id {event['id']!r} != {id!r}: {event}"
+    assert event["room"] == room, event
+    assert event["type"] == "message", event
+    assert event["name"] == name, event
+    assert event["text"] == text, event
+    assert isinstance(event["ts"], int), event
+    assert abs(event["ts"] - now_ms()) < 5000, f"ts {event['ts']} is not within 5 s of now {now_ms():.0f}"
+
+
+def run_async(coro_fn):
+    """Run an async test body with a hard time bound."""
+    asyncio.run(asyncio.wait_for(coro_fn(), TEST_TIMEOUT))
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests: subscribing and events
+# --------------------------------------------------------------------------------------------------
+
+
+def test_http_publish_reaches_subscriber():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=ops&name=alice") as ws:
+                response = await apost(server, "?room=ops", "deploy done")
+                assert response.status == 202, response
+                assert response.json() == {"id": 1, "room": "ops"}, response
+                event = await recv_json(ws)
+                # The HTTP publisher has no name in this request; the spec does not fix the default.
+                assert isinstance(event.get("name"), str) and event["name"], event
+                assert_event(event, id=1, room="ops", name=event["name"], text="deploy done")
+        run_async(body)
+
+
+def test_ids_count_up_per_room():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=x") as x_ws, connect(server, "?room=y") as y_ws:
+                # Interleave the rooms: each keeps its own counter starting at 1.
+                expected = [("x", 1), ("y", 1), ("x", 2), ("x", 3), ("y", 2)]
+                for room, want_id in expected:
+                    response = await apost(server, f"?room={room}", f"msg {room}{want_id}")
+                    assert response.status == 202, response
+                    assert response.json() == {"id": want_id, "room": room}, response
+                for ws, room, ids in ((x_ws, "x", [1, 2, 3]), (y_ws, "y", [1, 2])):
+                    for want_id in ids:
+                        event = await recv_json(ws)
+                        assert event["room"] == room and event["id"] == want_id, event
+                        assert event["text"] == f"msg {room}{want_id}", event
+        run_async(body)
+
+
+def test_ws_message_published_to_room_including_sender():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=team&name=alice") as alice, \
+                    connect(server, "?room=team&name=bob") as bob:
+                await alice.send("hello team")
+                for ws in (alice, bob):
+                    assert_event(await recv_json(ws), id=1, room="team", name="alice", text="hello team")
+                await bob.send("hi alice")
+                for ws in (alice, bob):
+                    assert_event(await recv_json(ws), id=2, room="team", name="bob", text="hi alice")
+        run_async(body)
+
+
+def test_format_text_delivers_raw_text():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=ops&format=text") as ws:
+                text = 'deploy {"done": true} ✓'  # JSON-looking and non-ASCII: must arrive untouched
+                response = await apost(server, "?room=ops", text)
+                assert response.status == 202, response
+                frame = await recv(ws)
+                assert frame == text, f"{frame!r} != {text!r}"
+        run_async(body)
+
+
+def test_defaults_room_general_and_guest_name():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server) as ws:
+                await ws.send("who am i")
+                event = await recv_json(ws)
+                assert event["room"] == "general", event
+                assert re.fullmatch(r"guest-[0-9a-f]{4}", event["name"]), event
+                assert_event(event, id=1, room="general", name=event["name"], text="who am i")
+                # A POST naming no room goes to the default room too.
+                response = await apost(server, "", "to the default room")
+                assert response.status == 202, response
+                assert response.json() == {"id": 2, "room": "general"}, response
+                event = await recv_json(ws)
+                assert event["id"] == 2 and event["text"] == "to the default room", event
+        run_async(body)
+
+
+def test_rooms_are_isolated():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=a") as a_ws, connect(server, "?room=b") as b_ws:
+                # Publish to b first: if rooms leaked, a's subscriber would see b's message first.
+                assert (await apost(server, "?room=b", "for b")).status == 202
+                assert (await apost(server, "?room=a", "for a")).status == 202
+                first_a = await recv_json(a_ws)
+                assert first_a["room"] == "a" and first_a["text"] == "for a", first_a
+                first_b = await recv_json(b_ws)
+                assert first_b["room"] == "b" and first_b["text"] == "for b", first_b
+                # And nothing else is pending for either.
+                for ws in (a_ws, b_ws):
+                    try:
+                        extra = await asyncio.wait_for(ws.recv(), 0.3)
+                    except asyncio.TimeoutError:
+                        continue
+                    raise AssertionError(f"unexpected extra message {extra!r}")
+        run_async(body)
+
+
+def test_ping_gets_pong():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server) as ws:
+                waiter = await ws.ping(b"are you there")
+                await asyncio.wait_for(waiter, RECV_TIMEOUT)
+                assert waiter.done() and not waiter.cancelled()
+        run_async(body)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests: HTTP publish
+# --------------------------------------------------------------------------------------------------
+
+
+def test_publish_json_body():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=ops") as ws:
+                payload = json.dumps({"room": "ops", "text": "deploy done", "name": "bob"})
+                response = await apost(server, "", payload, "-H", "Content-Type: application/json")
+                assert response.status == 202, response
+                assert response.headers.get("content-type", "").startswith("application/json"), response
+                assert response.json() == {"id": 1, "room": "ops"}, response
+                assert_event(await recv_json(ws), id=1, room="ops", name="bob", text="deploy done")
+        run_async(body)
+
+
+def assert_json_error(response, status):
+    assert response.status == status, response
+    error = response.json()
+    assert isinstance(error, dict) and set(error) == {"error"}, error
+    assert isinstance(error["error"], str) and error["error"], error
+
+
+def test_publish_rejects_bad_bodies():
+    with ChatServer() as server:
+        json_header = ("-H", "Content-Type: application/json")
+        assert_json_error(post(server, "?room=ops", '{"text": "unterminated', *json_header), 400)
+        assert_json_error(post(server, "?room=ops", '{"room": "ops", "text": ""}', *json_header), 400)
+        assert_json_error(post(server, "?room=ops", ""), 400)
+        with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+            f.write(b"bad \xff\xfe utf-8 \xc3")
+            f.flush()
+            response = curl(server.http("/publish?room=ops"), "-X", "POST", "--data-binary", "@" + f.name)
+        assert_json_error(response, 400)
+        # None of the rejected posts may have been published: the next id in ops is still 1.
+        response = post(server, "?room=ops", "valid")
+        assert response.status == 202 and response.json() == {"id": 1, "room": "ops"}, response
+
+
+# With "Expect: 100-continue" curl holds the body back and waits up to 1 s (--expect100-timeout) for the
+# server's interim "100 Continue" or its final answer; a server that ignores Expect costs a full second.
+# curl 7.88 only adds the header itself for --data bodies of 1 MiB or more, so it is sent explicitly.
+EXPECT_CONTINUE = ("-H", "Expect: 100-continue")
+
+
+def test_publish_too_large_is_413():
+    with ChatServer("limits: { max_message_size: 1KiB }\n") as server:
+        assert post(server, "?room=ops", "x" * 1024).status == 202  # exactly the limit is fine
+        response = post(server, "?room=ops", "x" * 2000)
+        assert_json_error(response, 413)
+        response = post(server, "?room=ops", "x" * 2000, *EXPECT_CONTINUE)
+        assert_json_error(response, 413)
+        assert response.time_total < 0.8, f"413 took {response.time_total}s: Expect: 100-continue ignored?"
+
+
+def test_publish_large_body_answers_expect_continue_quickly():
+    with ChatServer() as server:
+        response = post(server, "?room=ops", "y" * 4000, *EXPECT_CONTINUE)
+        assert response.status == 202, response
+        assert response.interim == [100], f"interim responses {response.interim}, expected [100]"
+        assert response.json() == {"id": 1, "room": "ops"}, response
+        assert response.time_total < 0.8, f"took {response.time_total}s: Expect: 100-continue ignored?"
+
+
+def test_publish_unknown_room_is_404_when_rooms_are_fixed():
+    with ChatServer("rooms: { dynamic: false, names: [general] }\n") as server:
+        assert_json_error(post(server, "?room=nope", "hello"), 404)
+        response = post(server, "?room=general", "hello")
+        assert response.status == 202 and response.json() == {"id": 1, "room": "general"}, response
+
+
+def test_get_publish_is_405_with_allow():
+    with ChatServer() as server:
+        response = curl(server.http("/publish?room=ops"))
+        assert response.status == 405, response
+        allow = [m.strip() for m in response.headers.get("allow", "").split(",")]
+        assert "POST" in allow, response
+
+
+def test_publish_rate_limit_is_429_with_retry_after():
+    with ChatServer("publish: { rate: 1, burst: 3 }\n") as server:
+        statuses = [post(server, "?room=ops", f"m{i}") for i in range(4)]
+        assert [r.status for r in statuses[:3]] == [202, 202, 202], statuses
+        limited = statuses[3]
+        assert limited.status == 429, limited
+        retry_after = limited.headers.get("retry-after", "")
+        assert retry_after.isdigit() and int(retry_after) >= 1, limited
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests: health and static files
+# --------------------------------------------------------------------------------------------------
+
+
+def test_healthz():
+    with ChatServer() as server:
+        response = curl(server.http("/healthz"))
+        assert response.status == 200, response
+        assert response.body == b"ok", response
+
+
+def static_server():
+    return ChatServer(f"static: {{ root: {json.dumps(STATIC_ROOT)} }}\n")
+
+
+def test_static_files_with_content_types():
+    with static_server() as server:
+        for path, file_name, media_type in (("/", "index.html", "text/html"),
+                                            ("/app.js", "app.js", "text/javascript"),
+                                            ("/style.css", "style.css", "text/css")):
+            response = curl(server.http(path))
+            assert response.status == 200, (path, response)
+            content_type = response.headers.get("content-type", "")
+            assert content_type.split(";")[0].strip() == media_type, (path, content_type)
+            with open(os.path.join(STATIC_ROOT, file_name), "rb") as f:
+                assert response.body == f.read(), f"{path}: body differs from {file_name}"
+
+
+def test_static_path_traversal_is_404():
+    with static_server() as server:
+        for path in ("/../etc/passwd", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd"):
+            response = curl(server.http(path), "--path-as-is")
+            assert response.status == 404, (path, response)
+            assert b"root:" not in response.body, (path, response)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests: WebSocket handshake and close codes
+# --------------------------------------------------------------------------------------------------
+
+
+def test_subscribe_without_upgrade_is_426():
+    with ChatServer() as server:
+        response = curl(server.http("/subscribe?room=ops"))
+        assert response.status == 426, response
+
+
+def test_allowed_origins():
+    with ChatServer('subscriber: { allowed_origins: ["https://chat.example.com"] }\n') as server:
+        async def body():
+            try:
+                async with connect(server, "?room=ops", origin="https://evil.example.com"):
+                    pass
+            except websockets.exceptions.InvalidStatusCode as refused:
+                assert refused.status_code == 403, refused
+            else:
+                raise AssertionError("a foreign Origin was accepted")
+            async with connect(server, "?room=ops&name=alice", origin="https://chat.example.com") as ws:
+                await ws.send("from an allowed origin")
+                assert_event(await recv_json(ws), id=1, room="ops", name="alice", text="from an allowed origin")
+        run_async(body)
+
+
+def test_oversized_ws_message_closes_1009():
+    with ChatServer("limits: { max_message_size: 1KiB }\n") as server:
+        async def body():
+            async with connect(server, "?room=ops") as ws:
+                await ws.send("z" * 2000)
+                assert await close_code_after(ws) == 1009
+                assert ws.close_code == 1009
+            # The oversized message must not have been published: a new subscriber's first id is 1.
+            async with connect(server, "?room=ops&name=carol") as ws:
+                await ws.send("small")
+                event = await recv_json(ws)
+                assert event["id"] == 1 and event["text"] == "small", event
+        run_async(body)
+
+
+def test_binary_ws_message_closes_1003():
+    with ChatServer() as server:
+        async def body():
+            async with connect(server, "?room=ops") as ws:
+                await ws.send(b"\x00\x01binary")
+                assert await close_code_after(ws) == 1003
+                assert ws.close_code == 1003
+        run_async(body)
+
+
+def test_sigterm_closes_clients_1001_and_exits_0():
+    with ChatServer() as server:
+        async def body():
+            clients = [await connect(server, f"?room=r{i % 2}&name=c{i}") for i in range(3)]
+            try:
+                # Make sure every client is fully open and served before the signal.
+                for ws in clients:
+                    await asyncio.wait_for(await ws.ping(), RECV_TIMEOUT)
+                started = time.monotonic()
+                server.process.send_signal(signal.SIGTERM)
+                codes = await asyncio.gather(*(close_code_after(ws, 3.0) for ws in clients))
+                assert codes == [1001] * len(clients), codes
+                loop = asyncio.get_running_loop()
+                exit_code = await loop.run_in_executor(None, lambda: server.process.wait(timeout=3.0))
+                elapsed = time.monotonic() - started
+                assert exit_code == 0, f"exit status {exit_code}:\n{server.log_tail()}"
+                assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
+            finally:
+                for ws in clients:
+                    await ws.close()
+        run_async(body)
+
+
+# --------------------------------------------------------------------------------------------------
+# Runner
+# --------------------------------------------------------------------------------------------------
+
+
+def main():
+    global CHATD
+    if len(sys.argv) != 2:
+        print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
+        return 2
+    CHATD = os.path.abspath(sys.argv[1])
+    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
+    passed = failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+        except Exception as error:  # AssertionError or anything unexpected: both are failures
+            failed += 1
+            detail = str(error) or type(error).__name__
+            print(f"FAIL {name}: {type(error).__name__}: {detail}", flush=True)
+            if os.environ.get("VERBOSE"):
+                traceback.print_exc()
+        else:
+            passed += 1
+            print(f"ok {name}", flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+// Runs the real chatd binary for a test: writes a config, starts it on a free port, captures its log,
+// and stops it with a signal. The binary comes from $CHATD_BIN (set by meson).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace chatd::test {
+
+class ChatdProcess {
+ public:
+  // `yaml` is the config minus `listen:`, which is added (127.0.0.1, port 0). Throws if it does not start.
+  explicit ChatdProcess(const std::string& yaml = "");
+  ~ChatdProcess();
+  ChatdProcess(const ChatdProcess&) = delete;
+  ChatdProcess& operator=(const ChatdProcess&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  // Sends `signal` and waits for the exit: the exit code, or -1 if it did not exit within `timeout`
+  // (then it is killed), or 128+N if a signal N ended it.
+  int stop(int signal = SIGTERM, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Everything written to stderr so far.
+  std::string log();
+  // Waits until the log contains `text`.
+  bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  static std::string binary();
+  // Runs chatd with `args` to completion; returns the exit code and fills `output` (stdout + stderr).
+  static int run_command(const std::string& args, std::string& output);
+
+ private:
+  void read_log(int fd);
+
+  std::string config_path_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  int exit_status_ = -1;
+  std::thread log_reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string log_;
+};
+
+// Writes `content` to a fresh temporary file and returns its path.
+std::string write_temp_file(const std::string& content, const std::string& suffix = ".yaml");
+
+}  // namespace chatd::test
