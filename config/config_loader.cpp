@@ -82,8 +82,7 @@ class Section {
 
   template <typename Visit>
   void for_each(Visit visit) const {
-    for (const Entry& entry : entries_)
-      visit(entry.name, entry.field);
+    for (const Entry& entry : entries_) visit(entry.name, entry.field);
   }
 
  private:
@@ -472,8 +471,7 @@ class Loader {
 
   std::vector<std::string> string_list(const Field& field, const std::string& expected) const {
     std::vector<std::string> strings;
-    for (const Field& item : list_items(field, expected))
-      strings.push_back(item.value.Scalar());
+    for (const Field& item : list_items(field, expected)) strings.push_back(item.value.Scalar());
     return strings;
   }
 
@@ -513,8 +511,7 @@ std::string read_whole_file(const std::string& path) {
   std::string contents;
   char buffer[8192];
   std::size_t count = 0;
-  while ((count = std::fread(buffer, 1, sizeof buffer, file.get())) > 0)
-    contents.append(buffer, count);
+  while ((count = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) contents.append(buffer, count);
   // Opening a folder succeeds on Linux; reading it fails with EISDIR.
   if (std::ferror(file.get())) throw cannot_read(errno);
   return contents;

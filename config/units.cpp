@@ -36,8 +36,7 @@ bool is_digit(char c) {
 
 std::size_t count_digits(std::string_view text, std::size_t from) {
   std::size_t end = from;
-  while (end < text.size() && is_digit(text[end]))
-    ++end;
+  while (end < text.size() && is_digit(text[end])) ++end;
   return end - from;
 }
 
@@ -67,13 +66,11 @@ Quantity split_quantity(std::string_view text) {
     if (fraction_digits > kMaxFractionDigits)
       throw std::invalid_argument("too many digits after the decimal point (at most 9)");
     quantity.number.fraction = parse_digits(text.substr(position + 1, fraction_digits));
-    for (std::size_t i = 0; i < fraction_digits; ++i)
-      quantity.number.denominator *= 10;
+    for (std::size_t i = 0; i < fraction_digits; ++i) quantity.number.denominator *= 10;
     position += 1 + fraction_digits;
   }
 
-  while (position < text.size() && text[position] == ' ')
-    ++position;
+  while (position < text.size() && text[position] == ' ') ++position;
   quantity.unit = text.substr(position);
   return quantity;
 }

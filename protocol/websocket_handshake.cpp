@@ -52,8 +52,7 @@ HandshakeResult accept_websocket(const HttpRequestReader& request) {
   result.accepted = true;
   result.response.status = 101;
   result.response.content_type.clear();
-  for (const auto& [name, value] : response.get_headers())
-    result.response.headers.emplace_back(name, value);
+  for (const auto& [name, value] : response.get_headers()) result.response.headers.emplace_back(name, value);
   return result;
 }
 

@@ -54,8 +54,7 @@ std::string guest_name() {
   thread_local std::mt19937 random{std::random_device{}()};
   static constexpr char hex[] = "0123456789abcdef";
   std::string name = "guest-";
-  for (int i = 0; i < 4; ++i)
-    name.push_back(hex[random() % 16]);
+  for (int i = 0; i < 4; ++i) name.push_back(hex[random() % 16]);
   return name;
 }
 

@@ -57,9 +57,14 @@ asio::awaitable<void> Room::run() {
       co_await asio::post(inbox_.get_executor(), asio::use_awaitable);
     }
   }
-  for (auto& subscriber : subscribers_)
-    subscriber->room_slot_ = std::numeric_limits<std::size_t>::max();
+  release_subscribers_after_stop();
+  finished_.store(true, std::memory_order_release);
+}
+
+void Room::release_subscribers_after_stop() {
+  for (auto& subscriber : subscribers_) subscriber->room_slot_ = std::numeric_limits<std::size_t>::max();
   subscribers_.clear();
+  text_subscribers_ = 0;
 }
 
 void Room::handle(RoomCommand& command) {

@@ -2,6 +2,7 @@
 // its inbox channel, so its state needs no lock and ids are assigned in the order events are delivered.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,8 +36,12 @@ class Room : public std::enable_shared_from_this<Room> {
 
   // Starts the actor on its io_context.
   void start();
-  // Closes the inbox; the actor finishes what it holds and drops its subscribers.
+  // Closes the inbox; the actor finishes what it holds, drops its subscribers and ends.
   void stop();
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // Only once every worker thread has stopped: drops the subscriber list of an actor that never got to
+  // finish. A subscriber holds its room, so this breaks the last reference cycle at exit.
+  void release_subscribers_after_stop();
 
   // From any coroutine on any thread. Suspends only while the inbox is full (back-pressure).
   // False when the room is stopped.
@@ -58,6 +63,7 @@ class Room : public std::enable_shared_from_this<Room> {
   std::uint64_t last_id_ = 0;
   std::vector<Subscriber*> too_slow_;  // scratch for one fan-out
   bool backlog_ = false;               // a queue is half full: let the writers run
+  std::atomic<bool> finished_{false};
 };
 
 }  // namespace chatd

@@ -1,12 +1,13 @@
 #include "server/room_registry.hpp"
 
+#include <thread>
+
 namespace chatd {
 
 RoomRegistry::RoomRegistry(const config::Rooms& settings, WorkerPool& workers)
     : settings_(settings), workers_(workers) {
   std::lock_guard lock(mutex_);
-  for (const auto& name : settings_.names)
-    create_locked(name);
+  for (const auto& name : settings_.names) create_locked(name);
   create_locked(settings_.default_room);
 }
 
@@ -51,10 +52,19 @@ std::size_t RoomRegistry::size() {
   return rooms_.size();
 }
 
-void RoomRegistry::stop_all() {
+void RoomRegistry::stop_all(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard lock(mutex_);
-  for (auto& [name, room] : rooms_)
-    room->stop();
+  for (auto& [name, room] : rooms_) room->stop();
+  for (auto& [name, room] : rooms_) {
+    while (!room->finished() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+void RoomRegistry::release_all_after_stop() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, room] : rooms_) room->release_subscribers_after_stop();
 }
 
 }  // namespace chatd

@@ -2,6 +2,7 @@
 // up to rooms.max.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,7 +28,10 @@ class RoomRegistry {
   Lookup find(std::string_view name);
 
   std::size_t size();
-  void stop_all();
+  // Closes every inbox and waits (until `deadline`) for the actors to end.
+  void stop_all(std::chrono::steady_clock::time_point deadline);
+  // After the worker threads are joined: see Room::release_subscribers_after_stop.
+  void release_all_after_stop();
 
  private:
   std::shared_ptr<Room> create_locked(const std::string& name);

@@ -78,8 +78,7 @@ int Server::run() {
 
 void Server::shut_down() {
   listener_->stop();
-  for (std::size_t i = 0; i < workers_.size(); ++i)
-    workers_.at(i).close_sessions_going_away();
+  for (std::size_t i = 0; i < workers_.size(); ++i) workers_.at(i).close_sessions_going_away();
   const auto deadline = std::chrono::steady_clock::now() + shutdown_grace;
   while (workers_.session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -87,9 +86,10 @@ void Server::shut_down() {
   if (const auto left = workers_.session_count(); left > 0) {
     log::warn(left, " WebSocket session(s) did not finish closing in time");
   }
-  rooms_.stop_all();
+  rooms_.stop_all(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
   workers_.stop();
   workers_.join();
+  rooms_.release_all_after_stop();
   log::info("stopped");
 }
 

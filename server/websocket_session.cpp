@@ -199,8 +199,7 @@ asio::awaitable<void> WebSocketSession::write_loop() {
     if (batch_.empty()) continue;
 
     // Everything queued goes out in one gather write; each message is still its own frame.
-    for (const auto& frame : batch_)
-      batch_buffers_.emplace_back(frame->data(), frame->size());
+    for (const auto& frame : batch_) batch_buffers_.emplace_back(frame->data(), frame->size());
     write_started_ = Clock::now();
     auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
     write_started_ = {};

@@ -23,8 +23,7 @@ void Worker::remove(WebSocketSession* session) {
 void Worker::close_sessions_going_away() {
   asio::post(context_, [this] {
     stopping_ = true;
-    for (WebSocketSession* session : sessions_)
-      session->close_going_away();
+    for (WebSocketSession* session : sessions_) session->close_going_away();
   });
 }
 
@@ -34,8 +33,7 @@ void Worker::schedule_tick() {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
     // A tick may close sessions, and closing never removes from sessions_ synchronously.
-    for (WebSocketSession* session : sessions_)
-      session->tick(now);
+    for (WebSocketSession* session : sessions_) session->tick(now);
     schedule_tick();
   });
 }
@@ -62,8 +60,7 @@ void Worker::join() {
 
 WorkerPool::WorkerPool(std::size_t threads, std::chrono::milliseconds tick) {
   if (threads == 0) threads = 1;
-  for (std::size_t i = 0; i < threads; ++i)
-    workers_.push_back(std::make_unique<Worker>(i, tick));
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, tick));
 }
 
 Worker& WorkerPool::next() {
@@ -72,24 +69,20 @@ Worker& WorkerPool::next() {
 
 std::size_t WorkerPool::session_count() const {
   std::size_t total = 0;
-  for (const auto& worker : workers_)
-    total += worker->session_count();
+  for (const auto& worker : workers_) total += worker->session_count();
   return total;
 }
 
 void WorkerPool::start() {
-  for (auto& worker : workers_)
-    worker->start();
+  for (auto& worker : workers_) worker->start();
 }
 
 void WorkerPool::stop() {
-  for (auto& worker : workers_)
-    worker->stop();
+  for (auto& worker : workers_) worker->stop();
 }
 
 void WorkerPool::join() {
-  for (auto& worker : workers_)
-    worker->join();
+  for (auto& worker : workers_) worker->join();
 }
 
 }  // namespace chatd

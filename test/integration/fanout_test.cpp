@@ -30,8 +30,7 @@ TEST_CASE("1000 subscribers each publish one message at once: each receives all 
   ChatdProcess server("log: { level: warn }\n");
   auto clients = open_clients(server.port(), count, "/subscribe?room=crowd");
 
-  for (std::size_t i = 0; i < count; ++i)
-    clients[i].send_text("hello from " + std::to_string(i));
+  for (std::size_t i = 0; i < count; ++i) clients[i].send_text("hello from " + std::to_string(i));
 
   std::vector<std::vector<std::int64_t>> ids(count);
   std::vector<std::set<std::string>> texts(count);
@@ -53,8 +52,7 @@ TEST_CASE("1000 subscribers each publish one message at once: each receives all 
   for (std::size_t i = 0; i < count; ++i) {
     REQUIRE(ids[i].size() == count);
     CHECK(texts[i].size() == count);  // each message once: no duplicate, none missing
-    for (std::size_t k = 0; k < count; ++k)
-      REQUIRE(ids[i][k] == static_cast<std::int64_t>(k + 1));
+    for (std::size_t k = 0; k < count; ++k) REQUIRE(ids[i][k] == static_cast<std::int64_t>(k + 1));
   }
   CHECK(texts[0].count("hello from 0") == 1);
   CHECK(texts[count - 1].count("hello from 999") == 1);
@@ -88,8 +86,7 @@ TEST_CASE("a subscriber that stops reading is closed with 1008 while the others 
       },
       [&] { return total == readers.size() * messages; });
   sender.join();
-  for (int count : counts)
-    CHECK(count == messages);
+  for (int count : counts) CHECK(count == messages);
 
   // The stalled client now reads: what was already on the wire, then the close frame.
   CHECK(slow.wait_close(10s) == 1008);
@@ -147,8 +144,7 @@ TEST_CASE("a WebSocket publisher is held back by its token bucket, and loses not
   REQUIRE(client.open(server.port(), "/subscribe?room=limited&name=fast") == 101);
   constexpr int messages = 25;
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < messages; ++i)
-    client.send_text("m" + std::to_string(i));
+  for (int i = 0; i < messages; ++i) client.send_text("m" + std::to_string(i));
   for (int i = 0; i < messages; ++i) {
     auto frame = client.next(5s);
     REQUIRE(frame);

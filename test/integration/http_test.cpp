@@ -86,8 +86,7 @@ TEST_CASE("bodies over 1 KiB with Expect: 100-continue get their 100 at once") {
   REQUIRE(::send(fd, body.data(), body.size(), 0) == static_cast<ssize_t>(body.size()));
   std::string response;
   ssize_t n;
-  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
-    response.append(buffer, static_cast<std::size_t>(n));
+  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, static_cast<std::size_t>(n));
   ::close(fd);
   CHECK(response.rfind("HTTP/1.1 202 Accepted\r\n", 0) == 0);
 }
@@ -102,8 +101,7 @@ TEST_CASE("keep-alive and pipelined requests are answered in order on one connec
   std::string response;
   char buffer[4096];
   ssize_t n;
-  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
-    response.append(buffer, static_cast<std::size_t>(n));
+  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, static_cast<std::size_t>(n));
   ::close(fd);
   const auto first = response.find("HTTP/1.1 202");
   const auto second = response.find("HTTP/1.1 200");

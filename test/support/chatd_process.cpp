@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <stdexcept>
 
 namespace chatd::test {
@@ -46,12 +45,12 @@ ChatdProcess::ChatdProcess(const std::string& yaml) {
     log_reader_.join();  // the destructor does not run for an object whose constructor throws
     throw std::runtime_error("chatd did not start:\n" + log());
   }
-  std::smatch match;
+  // "listening on 127.0.0.1:PORT with N threads"
   const std::string text = log();
-  if (!std::regex_search(text, match, std::regex("listening on [0-9.]+:([0-9]+)"))) {
-    throw std::runtime_error("no port in chatd's log:\n" + text);
-  }
-  port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
+  const auto at = text.find("listening on ");
+  const auto colon = text.find(':', at);
+  if (colon == std::string::npos) throw std::runtime_error("no port in chatd's log:\n" + text);
+  port_ = static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)));
 }
 
 ChatdProcess::~ChatdProcess() {

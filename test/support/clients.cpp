@@ -176,8 +176,7 @@ std::string client_frame(std::uint8_t opcode, std::string_view payload, bool fin
   char mask[4];
   std::memcpy(mask, &key, 4);
   out.append(mask, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i)
-    out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+  for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
   return out;
 }
 
@@ -209,8 +208,7 @@ int WsClient::open(std::uint16_t port, const std::string& target, const std::vec
   std::string request = "GET " + target +
                         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
-  for (const auto& header : headers)
-    request += header + "\r\n";
+  for (const auto& header : headers) request += header + "\r\n";
   request += "\r\n";
   send_all(fd_, request);
   HttpResult result;
@@ -247,8 +245,7 @@ std::optional<Frame> WsClient::pop_frame() {
   } else if (size == 127) {
     if (input_.size() < 10) return std::nullopt;
     size = 0;
-    for (int i = 0; i < 8; ++i)
-      size = (size << 8) | byte(2 + i);
+    for (int i = 0; i < 8; ++i) size = (size << 8) | byte(2 + i);
     header = 10;
   }
   if (input_.size() < header + size) return std::nullopt;
@@ -316,8 +313,7 @@ bool pump(std::vector<WsClient>& clients, Millis timeout,
     for (std::size_t i = 0; i < clients.size(); ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       clients[i].read_available();
-      while (auto frame = clients[i].pop_frame())
-        on_frame(i, *frame);
+      while (auto frame = clients[i].pop_frame()) on_frame(i, *frame);
     }
     if (Clock::now() >= deadline) return done();
   }

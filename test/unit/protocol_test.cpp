@@ -62,8 +62,7 @@ Bytes build(const ClientFrame& frame) {
     out.push_back(static_cast<std::uint8_t>(size & 0xff));
   } else {
     out.push_back(mask_bit | 127);
-    for (int shift = 56; shift >= 0; shift -= 8)
-      out.push_back(static_cast<std::uint8_t>(size >> shift));
+    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(size >> shift));
   }
   if (frame.masked) out.insert(out.end(), key, key + 4);
   for (std::size_t i = 0; i < frame.payload.size(); ++i) {
@@ -75,8 +74,7 @@ Bytes build(const ClientFrame& frame) {
 
 Bytes concat(std::initializer_list<Bytes> parts) {
   Bytes out;
-  for (const auto& part : parts)
-    out.insert(out.end(), part.begin(), part.end());
+  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
   return out;
 }
 
@@ -142,8 +140,7 @@ std::string upgrade_request(std::string_view method = "GET", std::string_view ve
 
 std::string repeat(std::string_view unit, std::size_t times) {
   std::string out;
-  for (std::size_t i = 0; i < times; ++i)
-    out += unit;
+  for (std::size_t i = 0; i < times; ++i) out += unit;
   return out;
 }
 
@@ -635,8 +632,7 @@ TEST_CASE("HttpRequestReader: header size limit -> 431") {
   SUBCASE("byte by byte") {
     const std::string request = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(300, 'a');
     HttpRequestReader reader(256, 1024);
-    for (char c : request)
-      reader.feed(std::string_view(&c, 1));
+    for (char c : request) reader.feed(std::string_view(&c, 1));
     CHECK(reader.state() == HttpRequestReader::State::failed);
     CHECK(reader.error_status() == 431);
   }
@@ -678,8 +674,7 @@ TEST_CASE("HttpRequestReader: the header limit does not depend on how the bytes 
 // one of the shortest lines HTTP allows, which cost websocketpp's parser the most per byte.
 TEST_CASE("HttpRequestReader: a head just under a 12KiB limit, in the shortest possible lines") {
   std::string request = "GET / HTTP/1.1\r\nHost: h\r\n";
-  while (request.size() + 4 <= 12288)
-    request += "a:\r\n";  // 4 bytes a line, the value empty
+  while (request.size() + 4 <= 12288) request += "a:\r\n";  // 4 bytes a line, the value empty
   request += "\r\n";
   REQUIRE(request.size() > 12280);
   Parsed parsed(request, 12288);
