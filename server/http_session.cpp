@@ -280,7 +280,7 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   RoomCommand command;
   command.kind = RoomCommand::Kind::publish;
   command.name = std::move(name);
-  command.text = std::move(body.text);
+  command.texts.push_back(std::move(body.text));
   command.reply = reply_;
   auto sending = lookup.room->send(std::move(command));
   if (!(co_await std::move(sending))) co_return error_response(503, "the room is shutting down");

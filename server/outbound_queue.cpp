@@ -9,12 +9,12 @@ namespace chatd {
 OutboundQueue::OutboundQueue(const asio::any_io_executor& writer_executor, std::size_t limit)
     : limit_(limit), wake_(writer_executor) {}
 
-OutboundQueue::Push OutboundQueue::push(SharedFrame frame) {
+OutboundQueue::Push OutboundQueue::push(const std::vector<SharedFrame>& frames) {
   std::lock_guard lock(mutex_);
   if (closed_ || aborted_) return Push::closed;
-  if (messages_ >= limit_) return Push::full;
-  frames_.push_back(std::move(frame));
-  ++messages_;
+  if (messages_ + frames.size() > limit_) return Push::full;
+  frames_.insert(frames_.end(), frames.begin(), frames.end());
+  messages_ += frames.size();
   wake_writer_locked();
   return 2 * messages_ >= limit_ ? Push::backlog : Push::queued;
 }

@@ -29,8 +29,8 @@ class OutboundQueue {
 
   OutboundQueue(const asio::any_io_executor& writer_executor, std::size_t limit);
 
-  // Any thread. A message frame: refused with `full` once `limit` are waiting.
-  Push push(SharedFrame frame);
+  // Any thread. Message frames, all or none: `full` when they would take the queue past `limit`.
+  Push push(const std::vector<SharedFrame>& frames);
   // Any thread. A control frame (ping, pong): not counted against the limit.
   void push_control(SharedFrame frame);
   // Any thread. Queues the close frame, the last frame this queue will write. With `drain`, what is

@@ -100,28 +100,36 @@ void Room::leave(Subscriber& subscriber) {
   subscribers_.pop_back();
 }
 
+SharedFrame Room::encode_json(std::uint64_t id, const std::string& author, const std::string& text,
+                              std::int64_t ts) const {
+  thread_local std::string payload;
+  payload.clear();
+  protocol::append_event_json(payload, protocol::Event{id, name_, "message", author, text, ts});
+  std::string frame;
+  frame.reserve(protocol::max_frame_header_size + payload.size());
+  protocol::append_frame_header(frame, 0x1, payload.size());
+  frame.append(payload);
+  return protocol::share(std::move(frame));
+}
+
 void Room::publish(RoomCommand& command) {
-  const std::uint64_t id = ++last_id_;
-  if (command.reply) command.reply->try_send(asio::error_code{}, id);
+  if (command.texts.empty()) return;
+  const std::uint64_t first_id = last_id_ + 1;
+  if (command.reply) command.reply->try_send(asio::error_code{}, first_id);
 
-  // Encode each shape of the event once; every subscriber shares the same bytes.
-  SharedFrame json_frame, text_frame;
-  if (subscribers_.size() > text_subscribers_) {
-    std::string frame;
-    frame.reserve(protocol::max_frame_header_size + 96 + command.name.size() + command.text.size() +
-                  name_.size());
-    std::string payload;
-    const protocol::Event event{id, name_, "message", command.name, command.text, now_ms()};
-    protocol::append_event_json(payload, event);
-    protocol::append_frame_header(frame, 0x1, payload.size());
-    frame.append(payload);
-    json_frame = protocol::share(std::move(frame));
+  // Encode each event once per format in use; every subscriber shares the same bytes.
+  const bool want_json = subscribers_.size() > text_subscribers_;
+  const std::int64_t ts = now_ms();
+  for (const auto& text : command.texts) {
+    const std::uint64_t id = ++last_id_;
+    if (want_json) json_frames_.push_back(encode_json(id, command.name, text, ts));
+    if (text_subscribers_ > 0) text_frames_.push_back(protocol::share(protocol::text_frame(text)));
   }
-  if (text_subscribers_ > 0) text_frame = protocol::share(protocol::text_frame(command.text));
 
+  // The whole batch goes into each queue at once: one lock, one wake-up, one gather write.
   for (auto& subscriber : subscribers_) {
-    const SharedFrame& frame = subscriber->format() == EventFormat::json ? json_frame : text_frame;
-    switch (subscriber->queue().push(frame)) {
+    const auto& frames = subscriber->format() == EventFormat::json ? json_frames_ : text_frames_;
+    switch (subscriber->queue().push(frames)) {
       case OutboundQueue::Push::backlog:
         backlog_ = true;
         break;
@@ -132,6 +140,8 @@ void Room::publish(RoomCommand& command) {
         break;
     }
   }
+  json_frames_.clear();
+  text_frames_.clear();
   // A subscriber whose queue is full is closed rather than waited for: the room never slows down for one.
   for (Subscriber* subscriber : too_slow_) {
     subscriber->queue().close(protocol::close_code::policy_violation, "too slow", false);

@@ -24,8 +24,8 @@ struct RoomCommand {
   Kind kind = Kind::publish;
   std::shared_ptr<Subscriber> subscriber;  // join, leave
   std::string name;                        // publish: the author
-  std::string text;                        // publish
-  std::shared_ptr<PublishReply> reply;     // publish: optional
+  std::vector<std::string> texts;          // publish: one or more messages, given consecutive ids
+  std::shared_ptr<PublishReply> reply;     // publish: optional; gets the id of the first text
 };
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -55,14 +55,19 @@ class Room : public std::enable_shared_from_this<Room> {
   void join(std::shared_ptr<Subscriber> subscriber);
   void leave(Subscriber& subscriber);
   void publish(RoomCommand& command);
+  SharedFrame encode_json(std::uint64_t id, const std::string& author, const std::string& text,
+                          std::int64_t ts) const;
 
   std::string name_;
   Inbox inbox_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
   std::size_t text_subscribers_ = 0;  // the rest want JSON
   std::uint64_t last_id_ = 0;
-  std::vector<Subscriber*> too_slow_;  // scratch for one fan-out
-  bool backlog_ = false;               // a queue is half full: let the writers run
+  // Scratch for one fan-out: the frames of a batch in each format, and the subscribers found too slow.
+  std::vector<SharedFrame> json_frames_;
+  std::vector<SharedFrame> text_frames_;
+  std::vector<Subscriber*> too_slow_;
+  bool backlog_ = false;  // a queue is half full: let the writers run
   std::atomic<bool> finished_{false};
 };
 

@@ -8,6 +8,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "server/gather_send.hpp"
 #include "server/log.hpp"
 
 namespace chatd {
@@ -96,13 +97,8 @@ asio::awaitable<void> WebSocketSession::read_loop() {
     pending_input_ = std::string();
   }
   while (reading) {
-    for (auto& message : messages_) {
-      if (!(co_await handle(message))) {
-        reading = false;
-        break;
-      }
-    }
-    messages_.clear();
+    auto handling = handle_messages();
+    reading = co_await std::move(handling);
     if (!reading) break;
 
     // Wait for readiness, then read into one buffer per thread: an idle connection holds no read buffer.
@@ -141,12 +137,43 @@ bool WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
   return !reader_failed_;
 }
 
-asio::awaitable<bool> WebSocketSession::handle(protocol::IncomingMessage& message) {
+asio::awaitable<bool> WebSocketSession::handle_messages() {
+  bool keep_reading = true;
+  for (auto& message : messages_) {
+    if (message.kind == Kind::text) {
+      // Nothing is published once we are closing, and an empty message publishes nothing.
+      if (queue().closed() || message.payload.empty()) continue;
+      // Back-pressure, not refusal: the read loop waits for a token, so nothing the client sent is lost.
+      const auto wait = bucket_.reserve(Clock::now());
+      if (wait > Clock::duration::zero()) {
+        if (!outgoing_.empty()) co_await publish_outgoing();
+        auto throttling = throttle(wait);
+        co_await std::move(throttling);
+        if (drop_reason_) {
+          keep_reading = false;
+          break;
+        }
+      }
+      outgoing_.push_back(std::move(message.payload));
+      continue;
+    }
+    // Control frames keep their place after the messages read before them.
+    if (!outgoing_.empty()) co_await publish_outgoing();
+    auto handling = handle_control(message);
+    if (!(co_await std::move(handling))) {
+      keep_reading = false;
+      break;
+    }
+  }
+  messages_.clear();
+  if (!outgoing_.empty()) co_await publish_outgoing();
+  co_return keep_reading;
+}
+
+asio::awaitable<bool> WebSocketSession::handle_control(protocol::IncomingMessage& message) {
   switch (message.kind) {
     case Kind::text:
-      // Nothing is published once we are closing, and an empty message publishes nothing.
-      if (!queue().closed() && !message.payload.empty()) co_await publish(std::move(message.payload));
-      co_return true;
+      co_return true;  // handled by handle_messages
     case Kind::binary:
       reader_failed_ = true;
       close(protocol::close_code::unsupported_data, "binary messages are not supported", false);
@@ -173,20 +200,20 @@ asio::awaitable<bool> WebSocketSession::handle(protocol::IncomingMessage& messag
   co_return true;
 }
 
-asio::awaitable<void> WebSocketSession::publish(std::string text) {
-  // Back-pressure, not refusal: the read loop waits for a token, so nothing the client sent is lost.
-  const auto wait = bucket_.reserve(Clock::now());
-  if (wait > Clock::duration::zero()) {
-    asio::steady_timer timer(socket_.get_executor(), wait);
-    throttle_timer_ = &timer;
-    co_await timer.async_wait(as_tuple(use_awaitable));
-    throttle_timer_ = nullptr;
-    if (drop_reason_) co_return;
-  }
+asio::awaitable<void> WebSocketSession::throttle(Clock::duration wait) {
+  asio::steady_timer timer(socket_.get_executor(), wait);
+  throttle_timer_ = &timer;
+  co_await timer.async_wait(as_tuple(use_awaitable));
+  throttle_timer_ = nullptr;
+}
+
+asio::awaitable<void> WebSocketSession::publish_outgoing() {
+  // Everything one read brought goes to the room as one batch: consecutive ids, one fan-out, and so one
+  // gather write per subscriber instead of one per message.
   RoomCommand command;
   command.kind = RoomCommand::Kind::publish;
   command.name = name_;
-  command.text = std::move(text);
+  command.texts.swap(outgoing_);
   auto sending = room_->send(std::move(command));
   co_await std::move(sending);
 }
@@ -198,11 +225,18 @@ asio::awaitable<void> WebSocketSession::write_loop() {
     const bool ends_with_close = queue().take(batch_);
     if (batch_.empty()) continue;
 
-    // Everything queued goes out in one gather write; each message is still its own frame.
+    // Everything queued goes out in one gather write; each message is still its own frame. The kernel
+    // usually takes it all at once; only the rest waits for the socket to drain.
     for (const auto& frame : batch_) batch_buffers_.emplace_back(frame->data(), frame->size());
-    write_started_ = Clock::now();
-    auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
-    write_started_ = {};
+    asio::error_code ec;
+    const std::size_t sent = send_available(socket_.native_handle(), batch_buffers_, ec);
+    consume_front(batch_buffers_, sent);
+    if (!ec && !batch_buffers_.empty()) {
+      write_started_ = Clock::now();
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
+      write_started_ = {};
+    }
     batch_.clear();
     batch_buffers_.clear();
     if (ec) {

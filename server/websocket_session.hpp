@@ -50,8 +50,11 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   // Parses `size` bytes into messages_; false once the peer broke the protocol.
   bool parse(std::uint8_t* data, std::size_t size);
   // False when reading should stop.
-  asio::awaitable<bool> handle(protocol::IncomingMessage& message);
-  asio::awaitable<void> publish(std::string text);
+  // Publishes what was parsed, in batches, and answers control frames. False when reading should stop.
+  asio::awaitable<bool> handle_messages();
+  asio::awaitable<bool> handle_control(protocol::IncomingMessage& message);
+  asio::awaitable<void> throttle(Clock::duration wait);
+  asio::awaitable<void> publish_outgoing();
   // Queues a close frame; the write loop sends it and ends the connection.
   void close(std::uint16_t code, std::string_view reason, bool drain);
   // Ends the connection now, without a close frame (dead peer, timeouts).
@@ -67,6 +70,7 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   std::string handshake_response_;
   protocol::FrameReader reader_;
   std::vector<protocol::IncomingMessage> messages_;  // parsed, not yet handled
+  std::vector<std::string> outgoing_;                // texts with a token, not yet sent to the room
   TokenBucket bucket_;
 
   std::vector<SharedFrame> batch_;                 // frames being written
