@@ -63,7 +63,11 @@ struct FrameReader::Impl {
   WebsocketConfig::message_type::ptr message;  // complete, not yet taken
 };
 
-FrameReader::FrameReader(std::size_t max_message_size) : impl_(std::make_unique<Impl>(max_message_size)) {}
+FrameReader::FrameReader(std::size_t max_message_size) : max_message_size_(max_message_size) {}
+
+void FrameReader::release_if_idle() {
+  if (!mid_message_ && impl_ && !impl_->message) impl_.reset();
+}
 FrameReader::~FrameReader() = default;
 
 FrameReader::Status FrameReader::fail(std::uint16_t code, std::string reason) {
@@ -74,8 +78,10 @@ FrameReader::Status FrameReader::fail(std::uint16_t code, std::string reason) {
 
 FrameReader::Status FrameReader::feed(std::uint8_t* data, std::size_t size, std::size_t& used) {
   namespace error = websocketpp::processor::error;
+  if (!impl_) impl_ = std::make_unique<Impl>(max_message_size_);
   websocketpp::lib::error_code ec;
   used = impl_->processor.consume(data, size, ec);
+  mid_message_ = !impl_->processor.ready() && (mid_message_ || used > 0);
   if (ec == error::make_error_code(error::non_minimal_encoding)) {
     return fail(close_code::protocol_error, ec.message());  // websocketpp's to_ws() says 1011 for it
   }

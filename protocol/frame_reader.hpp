@@ -42,11 +42,17 @@ class FrameReader {
   std::uint16_t error_code() const { return error_code_; }
   const std::string& error_reason() const { return error_reason_; }
 
+  // Frees the parser state between messages; the next feed() makes it again. An idle connection then
+  // holds no parser at all.
+  void release_if_idle();
+
  private:
   Status fail(std::uint16_t code, std::string reason);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::size_t max_message_size_;
+  bool mid_message_ = false;  // bytes of an unfinished frame or message are inside impl_
   std::uint16_t error_code_ = 0;
   std::string error_reason_;
 };

@@ -79,6 +79,7 @@ HttpResponse method_not_allowed(std::string allowed) {
 struct Outcome {
   HttpResponse response;
   std::shared_ptr<WebSocketSession> upgrade;
+  std::string handshake_response;  // with `upgrade`: the 101 the session sends once it is in the room
 };
 
 class HttpConnection {
@@ -157,7 +158,8 @@ asio::awaitable<void> HttpConnection::run() {
     if (outcome.upgrade) {
       // The session runs on its own; this connection's buffers are freed as it returns.
       auto session = std::move(outcome.upgrade);
-      asio::co_spawn(session->executor(), session->run(), report_exception("websocket session"));
+      auto running = session->run(std::move(outcome.handshake_response));
+      asio::co_spawn(worker_.context(), std::move(running), report_exception("websocket session"));
       co_return;
     }
     const bool keep_alive = request.keep_alive() && !outcome.response.close;
@@ -230,7 +232,7 @@ Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_
   options.room = std::move(lookup.room);
   options.peer = peer_;
   options.initial_bytes = std::string(leftover);
-  options.handshake_response = protocol::serialize(handshake.response);
+  outcome.handshake_response = protocol::serialize(handshake.response);
   outcome.upgrade =
       std::make_shared<WebSocketSession>(std::move(socket_), worker_, context_, std::move(options));
   return outcome;

@@ -1,7 +1,8 @@
 // The frames waiting to be written to one WebSocket connection.
-// The room pushes from its own thread; the connection's write loop drains everything queued in one
-// gather write. The queue is bounded: a push beyond the bound is refused, so a slow client never
-// makes the server hold more than `limit` messages for it.
+// The room pushes from its own thread; the connection drains everything queued in one gather write.
+// The queue is bounded: a push beyond the bound is refused, so a slow client never makes the server
+// hold more than `limit` messages for it. It wakes nobody itself: a push that finds the writer idle
+// says so (`wake`), and the pusher schedules the connection's flush.
 #pragma once
 
 #include <cstddef>
@@ -11,10 +12,6 @@
 #include <string_view>
 #include <vector>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
-
 #include "protocol/frame_builder.hpp"
 
 namespace chatd {
@@ -23,50 +20,50 @@ using protocol::SharedFrame;
 
 class OutboundQueue {
  public:
-  // `backlog`: queued, and the queue is now at least half full. The room then lets writers run before
-  // its next event, so that a burst is not mistaken for a slow client.
-  enum class Push { queued, backlog, full, closed };
+  explicit OutboundQueue(std::size_t limit) : limit_(limit) {}
 
-  OutboundQueue(const asio::any_io_executor& writer_executor, std::size_t limit);
+  struct Push {
+    enum class Status { queued, full, closed };
+    Status status = Status::queued;
+    bool wake = false;     // the writer was idle: schedule a flush
+    bool backlog = false;  // the queue is now at least half full
+  };
 
   // Any thread. Message frames, all or none: `full` when they would take the queue past `limit`.
   Push push(const std::vector<SharedFrame>& frames);
-  // Any thread. A control frame (ping, pong): not counted against the limit.
-  void push_control(SharedFrame frame);
+  // Any thread. A control frame (ping, pong): not counted against the limit. True: wake the writer.
+  bool push_control(SharedFrame frame);
   // Any thread. Queues the close frame, the last frame this queue will write. With `drain`, what is
-  // queued goes first; without, it is dropped. Later pushes are refused. Only the first close counts:
-  // returns false if the queue was already closed.
+  // queued goes first; without, it is dropped. Later pushes are refused. Only the first close counts.
+  // True: wake the writer.
   bool close(std::uint16_t code, std::string_view reason, bool drain);
+  // Any thread: drop everything; the connection is gone.
+  void abort();
+
   // The code and reason of the close frame queued, if any (code 0 when none).
   std::uint16_t close_code();
   std::string close_reason();
-  // Any thread: wake the writer with nothing more to write (the connection is going away).
-  void abort();
-
-  // Writer side (the connection's executor only).
-  // Waits until something is queued, the queue is closed, or it is aborted.
-  asio::awaitable<void> wait();
-  // Swaps everything queued into `batch` (which must be empty). True when the batch ends with the close
-  // frame.
-  bool take(std::vector<SharedFrame>& batch);
-  bool aborted();
   bool closed();
+  bool aborted();
+
+  // Writer side (the connection's thread). Swaps everything queued into `batch` (which must be empty);
+  // `ends_with_close` tells whether the close frame is last. False when there is nothing to write: the
+  // writer is then idle, and the next push will ask for a wake-up.
+  bool take(std::vector<SharedFrame>& batch, bool& ends_with_close);
 
  private:
-  void wake_writer_locked();
+  bool wake_locked();
 
   std::mutex mutex_;
   std::vector<SharedFrame> frames_;
   std::size_t messages_ = 0;  // message frames in frames_, the ones the limit counts
   std::size_t limit_;
-  SharedFrame close_frame_;
   std::uint16_t close_code_ = 0;
-  std::string close_reason_;
   bool closed_ = false;
   bool close_taken_ = false;
   bool aborted_ = false;
-  bool writer_waiting_ = false;
-  asio::steady_timer wake_;  // the writer sleeps on it; cancelled to wake it
+  bool writer_idle_ = true;
+  std::string close_reason_;
 };
 
 }  // namespace chatd

@@ -112,6 +112,14 @@ SharedFrame Room::encode_json(std::uint64_t id, const std::string& author, const
   return protocol::share(std::move(frame));
 }
 
+void Room::deliver(Subscriber& subscriber) {
+  const auto& frames = subscriber.format() == EventFormat::json ? json_frames_ : text_frames_;
+  const auto pushed = subscriber.queue().push(frames);
+  if (pushed.status == OutboundQueue::Push::Status::full) too_slow_.push_back(&subscriber);
+  if (pushed.wake) subscriber.wake_writer();
+  if (pushed.backlog) backlog_ = true;
+}
+
 void Room::publish(RoomCommand& command) {
   if (command.texts.empty()) return;
   const std::uint64_t first_id = last_id_ + 1;
@@ -126,25 +134,21 @@ void Room::publish(RoomCommand& command) {
     if (text_subscribers_ > 0) text_frames_.push_back(protocol::share(protocol::text_frame(text)));
   }
 
-  // The whole batch goes into each queue at once: one lock, one wake-up, one gather write.
+  // The whole batch goes into each queue at once: one lock, one wake-up, one gather write. The author
+  // goes first: the sooner it sees its own messages, the sooner it sends more, and the fuller the next
+  // batch is while the room is still writing to everyone else.
+  Subscriber* author = command.subscriber.get();
+  if (author && author->room_slot_ < subscribers_.size()) deliver(*author);
   for (auto& subscriber : subscribers_) {
-    const auto& frames = subscriber->format() == EventFormat::json ? json_frames_ : text_frames_;
-    switch (subscriber->queue().push(frames)) {
-      case OutboundQueue::Push::backlog:
-        backlog_ = true;
-        break;
-      case OutboundQueue::Push::full:
-        too_slow_.push_back(subscriber.get());
-        break;
-      default:
-        break;
-    }
+    if (subscriber.get() != author) deliver(*subscriber);
   }
   json_frames_.clear();
   text_frames_.clear();
   // A subscriber whose queue is full is closed rather than waited for: the room never slows down for one.
   for (Subscriber* subscriber : too_slow_) {
-    subscriber->queue().close(protocol::close_code::policy_violation, "too slow", false);
+    if (subscriber->queue().close(protocol::close_code::policy_violation, "too slow", false)) {
+      subscriber->wake_writer();
+    }
     leave(*subscriber);
   }
   too_slow_.clear();

@@ -22,7 +22,7 @@ using PublishReply = asio::experimental::concurrent_channel<void(asio::error_cod
 struct RoomCommand {
   enum class Kind { join, leave, publish };
   Kind kind = Kind::publish;
-  std::shared_ptr<Subscriber> subscriber;  // join, leave
+  std::shared_ptr<Subscriber> subscriber;  // join, leave; publish: the author, if it is a subscriber
   std::string name;                        // publish: the author
   std::vector<std::string> texts;          // publish: one or more messages, given consecutive ids
   std::shared_ptr<PublishReply> reply;     // publish: optional; gets the id of the first text
@@ -55,6 +55,7 @@ class Room : public std::enable_shared_from_this<Room> {
   void join(std::shared_ptr<Subscriber> subscriber);
   void leave(Subscriber& subscriber);
   void publish(RoomCommand& command);
+  void deliver(Subscriber& subscriber);  // pushes the batch being published
   SharedFrame encode_json(std::uint64_t id, const std::string& author, const std::string& text,
                           std::int64_t ts) const;
 

@@ -1,5 +1,5 @@
-// What a room knows about one WebSocket connection in it: the queue it fans out into, and the
-// shape of event the connection wants.
+// What a room knows about one WebSocket connection in it: the queue it fans out into, the shape of
+// event the connection wants, and how to get the connection to write what was queued.
 #pragma once
 
 #include <cstddef>
@@ -13,12 +13,14 @@ enum class EventFormat { json, text };
 
 class Subscriber {
  public:
-  Subscriber(const asio::any_io_executor& executor, std::size_t queue_limit, EventFormat format)
-      : queue_(executor, queue_limit), format_(format) {}
+  Subscriber(std::size_t queue_limit, EventFormat format) : queue_(queue_limit), format_(format) {}
   virtual ~Subscriber() = default;
 
   OutboundQueue& queue() { return queue_; }
   EventFormat format() const { return format_; }
+
+  // Any thread: a push said `wake`; the connection flushes its queue on its own thread.
+  virtual void wake_writer() = 0;
 
  private:
   friend class Room;

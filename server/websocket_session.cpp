@@ -3,13 +3,15 @@
 #include <array>
 #include <sstream>
 
+#include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "server/gather_send.hpp"
 #include "server/log.hpp"
+#include "server/report_exception.hpp"
 
 namespace chatd {
 
@@ -17,7 +19,6 @@ namespace {
 
 using asio::use_awaitable;
 using asio::experimental::as_tuple;
-using namespace asio::experimental::awaitable_operators;
 using Kind = protocol::IncomingMessage::Kind;
 
 // How long we wait for the peer's close frame after sending ours. Short, so shutdown finishes in 2 s.
@@ -32,7 +33,7 @@ const SharedFrame& ping() {
 
 WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
                                    Options options)
-    : Subscriber(socket.get_executor(), context.config.subscriber.queue, options.format),
+    : Subscriber(context.config.subscriber.queue, options.format),
       socket_(std::move(socket)),
       worker_(worker),
       context_(context),
@@ -40,47 +41,64 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker,
       name_(std::move(options.name)),
       peer_(std::move(options.peer)),
       pending_input_(std::move(options.initial_bytes)),
-      handshake_response_(std::move(options.handshake_response)),
       reader_(context.config.limits.max_message_size),
       bucket_(context.config.publish.rate, context.config.publish.burst, Clock::now()) {}
 
-asio::awaitable<void> WebSocketSession::run() {
+// The frame of this coroutine lives as long as the connection: it holds nothing but `self`.
+asio::awaitable<void> WebSocketSession::run(std::string handshake_response) {
   auto self = shared_from_this();
+  if (co_await start(std::move(handshake_response))) co_await read_loop();
+  co_await finish();
+}
+
+asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   worker_.add(this);
   last_received_ = last_ping_ = Clock::now();
-
   // Join before answering: a client that has seen 101 is in the room, so whatever anyone
   // publishes after that reaches it.
   RoomCommand join;
   join.kind = RoomCommand::Kind::join;
-  join.subscriber = self;
+  join.subscriber = shared_from_this();
   auto joining = room_->send(std::move(join));
-  const bool joined = co_await std::move(joining);
+  if (!(co_await std::move(joining))) co_return false;
+  auto [ec, written] =
+      co_await asio::async_write(socket_, asio::buffer(handshake_response), as_tuple(use_awaitable));
+  if (ec) co_return false;
+  log::info("open peer=", peer_, " room=", room_->name(), " name=", name_,
+            " format=", format() == EventFormat::json ? "json" : "text");
+  socket_.non_blocking(true, ec);
+  co_return true;
+}
 
-  asio::error_code ec;
-  if (joined) {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(socket_, asio::buffer(handshake_response_), as_tuple(use_awaitable));
+asio::awaitable<void> WebSocketSession::finish() {
+  // The read loop is over. If we still owe the peer the answer to its close frame, write it first.
+  if (peer_close_received_ && close_sent_ == Clock::time_point{} && !queue().aborted()) {
+    if (writing_async_) {
+      asio::steady_timer done(socket_.get_executor(), asio::steady_timer::time_point::max());
+      writer_done_ = &done;
+      co_await done.async_wait(as_tuple(use_awaitable));
+      writer_done_ = nullptr;
+    } else if (write_now() == WriteStep::blocked) {
+      writing_async_ = true;
+      co_await write_loop();
+    }
   }
-  handshake_response_ = std::string();
-  if (joined && !ec) {
-    log::info("open peer=", peer_, " room=", room_->name(), " name=", name_,
-              " format=", format() == EventFormat::json ? "json" : "text");
-    socket_.non_blocking(true, ec);
-    auto loops = read_loop() && write_loop();
-    co_await std::move(loops);
-  }
-  socket_.close(ec);
+  queue().abort();
+  asio::error_code ignored;
+  socket_.close(ignored);
 
   RoomCommand leave;
   leave.kind = RoomCommand::Kind::leave;
-  leave.subscriber = self;
+  leave.subscriber = shared_from_this();
   auto leaving = room_->send(std::move(leave));
   co_await std::move(leaving);
   worker_.remove(this);
+  log_close();
+}
 
+void WebSocketSession::log_close() {
+  if (!log::enabled(log::Level::info)) return;
   // One line per connection: our close code and reason (or the peer's), and how TCP ended if not cleanly.
-  if (!log::enabled(log::Level::info)) co_return;
   std::ostringstream line;
   line << "close peer=" << peer_ << " room=" << room_->name() << " name=" << name_;
   if (const auto code = queue().close_code())
@@ -90,51 +108,47 @@ asio::awaitable<void> WebSocketSession::run() {
   log::write(log::Level::info, line.view());
 }
 
+// ---- reading ----------------------------------------------------------------------------------------
+
 asio::awaitable<void> WebSocketSession::read_loop() {
-  bool reading = true;
   if (!pending_input_.empty()) {
     parse(reinterpret_cast<std::uint8_t*>(pending_input_.data()), pending_input_.size());
     pending_input_ = std::string();
   }
-  while (reading) {
-    auto handling = handle_messages();
-    reading = co_await std::move(handling);
-    if (!reading) break;
-
+  for (;;) {
+    if (!messages_.empty() && !(co_await handle_messages())) break;
     // Wait for readiness, then read into one buffer per thread: an idle connection holds no read buffer.
-    auto [wait_error] =
-        co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
-    if (wait_error) break;
-    thread_local std::array<std::uint8_t, 64 * 1024> buffer;
-    asio::error_code ec;
-    const std::size_t size = socket_.read_some(asio::buffer(buffer), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) break;  // end of stream or reset: the peer is gone
-    last_received_ = Clock::now();
-    if (!reader_failed_) parse(buffer.data(), size);
+    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
+    if (ec || !read_available()) break;
   }
-  // Keep the writer only while it still owes the peer our answer to its close frame.
-  if (!peer_close_received_ || close_sent_ != Clock::time_point{}) queue().abort();
 }
 
-bool WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
-  while (size > 0 || !reader_failed_) {
+bool WebSocketSession::read_available() {
+  thread_local std::array<std::uint8_t, 64 * 1024> buffer;
+  asio::error_code ec;
+  const std::size_t size = socket_.read_some(asio::buffer(buffer), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return true;
+  if (ec) return false;  // end of stream or reset: the peer is gone
+  last_received_ = Clock::now();
+  if (!reader_failed_) parse(buffer.data(), size);
+  return true;
+}
+
+void WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
+  while (size > 0) {
     std::size_t used = 0;
     const auto status = reader_.feed(data, size, used);
     data += used;
     size -= used;
     if (status == protocol::FrameReader::Status::message) {
       messages_.push_back(reader_.take_message());
-      continue;
-    }
-    if (status == protocol::FrameReader::Status::error) {
+    } else if (status == protocol::FrameReader::Status::error) {
       reader_failed_ = true;
       close(reader_.error_code(), reader_.error_reason(), false);
-      return false;
+      return;
     }
-    return true;  // need more bytes
   }
-  return !reader_failed_;
+  reader_.release_if_idle();
 }
 
 asio::awaitable<bool> WebSocketSession::handle_messages() {
@@ -147,8 +161,7 @@ asio::awaitable<bool> WebSocketSession::handle_messages() {
       const auto wait = bucket_.reserve(Clock::now());
       if (wait > Clock::duration::zero()) {
         if (!outgoing_.empty()) co_await publish_outgoing();
-        auto throttling = throttle(wait);
-        co_await std::move(throttling);
+        co_await throttle(wait);
         if (drop_reason_) {
           keep_reading = false;
           break;
@@ -159,8 +172,7 @@ asio::awaitable<bool> WebSocketSession::handle_messages() {
     }
     // Control frames keep their place after the messages read before them.
     if (!outgoing_.empty()) co_await publish_outgoing();
-    auto handling = handle_control(message);
-    if (!(co_await std::move(handling))) {
+    if (!handle_control(message)) {
       keep_reading = false;
       break;
     }
@@ -170,19 +182,19 @@ asio::awaitable<bool> WebSocketSession::handle_messages() {
   co_return keep_reading;
 }
 
-asio::awaitable<bool> WebSocketSession::handle_control(protocol::IncomingMessage& message) {
+bool WebSocketSession::handle_control(protocol::IncomingMessage& message) {
   switch (message.kind) {
     case Kind::text:
-      co_return true;  // handled by handle_messages
+      return true;  // handled by handle_messages
     case Kind::binary:
       reader_failed_ = true;
       close(protocol::close_code::unsupported_data, "binary messages are not supported", false);
-      co_return true;
+      return true;
     case Kind::ping:
-      queue().push_control(protocol::share(protocol::pong_frame(message.payload)));
-      co_return true;
+      if (queue().push_control(protocol::share(protocol::pong_frame(message.payload)))) wake_writer();
+      return true;
     case Kind::pong:
-      co_return true;
+      return true;
     case Kind::close: {
       peer_close_received_ = true;
       const auto payload = protocol::parse_close_payload(message.payload);
@@ -194,10 +206,10 @@ asio::awaitable<bool> WebSocketSession::handle_control(protocol::IncomingMessage
         close(payload.code == protocol::close_code::no_status ? protocol::close_code::normal : payload.code,
               "", true);
       }
-      co_return false;
+      return false;
     }
   }
-  co_return true;
+  return true;
 }
 
 asio::awaitable<void> WebSocketSession::throttle(Clock::duration wait) {
@@ -213,58 +225,101 @@ asio::awaitable<void> WebSocketSession::publish_outgoing() {
   RoomCommand command;
   command.kind = RoomCommand::Kind::publish;
   command.name = name_;
+  command.subscriber = shared_from_this();
   command.texts.swap(outgoing_);
   auto sending = room_->send(std::move(command));
   co_await std::move(sending);
 }
 
-asio::awaitable<void> WebSocketSession::write_loop() {
-  for (;;) {
-    co_await queue().wait();
-    if (queue().aborted()) break;
-    const bool ends_with_close = queue().take(batch_);
-    if (batch_.empty()) continue;
+// ---- writing ----------------------------------------------------------------------------------------
 
-    // Everything queued goes out in one gather write; each message is still its own frame. The kernel
-    // usually takes it all at once; only the rest waits for the socket to drain.
-    for (const auto& frame : batch_) batch_buffers_.emplace_back(frame->data(), frame->size());
+void WebSocketSession::wake_writer() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+}
+
+void WebSocketSession::flush() {
+  if (writing_async_) return;  // the write loop will take what was queued
+  if (write_now() == WriteStep::blocked) {
+    writing_async_ = true;
+    asio::co_spawn(socket_.get_executor(), write_loop(), report_exception("websocket writer"));
+  }
+}
+
+WebSocketSession::WriteStep WebSocketSession::write_now() {
+  for (;;) {
+    if (batch_buffers_.empty()) {
+      if (!queue().take(batch_, batch_ends_with_close_)) return WriteStep::done;
+      for (const auto& frame : batch_) batch_buffers_.emplace_back(frame->data(), frame->size());
+    }
+    // Everything queued goes out in one gather write; each message is still its own frame.
     asio::error_code ec;
-    const std::size_t sent = send_available(socket_.native_handle(), batch_buffers_, ec);
-    consume_front(batch_buffers_, sent);
-    if (!ec && !batch_buffers_.empty()) {
-      write_started_ = Clock::now();
-      std::tie(ec, std::ignore) =
-          co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
-      write_started_ = {};
-    }
-    batch_.clear();
-    batch_buffers_.clear();
+    consume_front(batch_buffers_, send_available(socket_.native_handle(), batch_buffers_, ec));
     if (ec) {
-      if (!drop_reason_) drop_reason_ = "write failed";
-      socket_.close(ec);
-      break;
+      write_failed();
+      return WriteStep::ended;
     }
-    if (ends_with_close) {
-      if (peer_close_received_) {
-        socket_.close(ec);  // handshake complete: the server closes TCP first (RFC 6455 7.1.1)
-      } else {
-        socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-        close_sent_ = Clock::now();  // the read loop waits for the peer's close frame
-      }
-      break;
+    if (!batch_buffers_.empty()) return WriteStep::blocked;  // the socket is full
+    batch_.clear();
+    if (batch_ends_with_close_) {
+      close_frame_sent();
+      return WriteStep::ended;
     }
   }
 }
 
+// Runs only while the socket pushes back: writes the rest of the batch when the socket drains, then
+// goes on until the queue is empty.
+asio::awaitable<void> WebSocketSession::write_loop() {
+  auto self = shared_from_this();
+  do {
+    write_started_ = Clock::now();
+    auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
+    write_started_ = {};
+    batch_buffers_.clear();
+    batch_.clear();
+    if (ec) {
+      write_failed();
+      break;
+    }
+    if (batch_ends_with_close_) {
+      close_frame_sent();
+      break;
+    }
+  } while (write_now() == WriteStep::blocked);
+  writing_async_ = false;
+  if (writer_done_) writer_done_->cancel();
+}
+
+void WebSocketSession::close_frame_sent() {
+  asio::error_code ec;
+  if (peer_close_received_) {
+    socket_.close(ec);  // handshake complete: the server closes TCP first (RFC 6455 7.1.1)
+  } else {
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    close_sent_ = Clock::now();  // the read loop waits for the peer's close frame
+  }
+}
+
+void WebSocketSession::write_failed() {
+  batch_buffers_.clear();
+  batch_.clear();
+  if (!drop_reason_ && !queue().aborted()) drop_reason_ = "write failed";
+  queue().abort();
+  asio::error_code ignored;
+  socket_.close(ignored);
+}
+
+// ---- closing and keepalive ----------------------------------------------------------------------------
+
 void WebSocketSession::close(std::uint16_t code, std::string_view reason, bool drain) {
-  queue().close(code, reason, drain);
+  if (queue().close(code, reason, drain)) wake_writer();
 }
 
 void WebSocketSession::drop(const char* why) {
   if (!drop_reason_) drop_reason_ = why;
+  queue().abort();
   asio::error_code ignored;
   socket_.close(ignored);
-  queue().abort();
   if (throttle_timer_) throttle_timer_->cancel();
 }
 
@@ -285,7 +340,7 @@ void WebSocketSession::tick(Clock::time_point now) {
   const auto silent = now - last_received_;
   if (silent >= 2 * settings.ping_interval) return drop("ping timeout");
   if (silent >= settings.ping_interval && now - last_ping_ >= settings.ping_interval) {
-    queue().push_control(ping());
+    if (queue().push_control(ping())) wake_writer();
     last_ping_ = now;
   }
 }

@@ -1,5 +1,6 @@
-// One WebSocket connection after the handshake: a read loop that publishes what the client sends,
-// and a write loop that drains the connection's outbound queue in gather writes.
+// One WebSocket connection after the handshake. A read loop publishes what the client sends; writes
+// go straight to the socket when the room wakes the connection, and a write loop takes over only
+// while the socket pushes back. An idle connection holds a read loop and nothing else.
 #pragma once
 
 #include <chrono>
@@ -28,15 +29,16 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
     EventFormat format = EventFormat::json;
     std::string peer;           // "address:port", for logs
     std::string initial_bytes;  // frames that arrived with the handshake
-    std::string handshake_response;
   };
 
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
                    Options options);
 
-  // Joins the room, answers the handshake, runs both loops, leaves the room.
-  asio::awaitable<void> run();
-  asio::any_io_executor executor() { return socket_.get_executor(); }
+  // Joins the room, answers the handshake with `handshake_response`, reads until the connection ends,
+  // leaves the room.
+  asio::awaitable<void> run(std::string handshake_response);
+
+  void wake_writer() override;
 
   // Worker thread only.
   void tick(std::chrono::steady_clock::time_point now);
@@ -44,21 +46,33 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
 
  private:
   using Clock = std::chrono::steady_clock;
+  enum class WriteStep { done, blocked, ended };
 
+  asio::awaitable<bool> start(std::string handshake_response);
   asio::awaitable<void> read_loop();
-  asio::awaitable<void> write_loop();
-  // Parses `size` bytes into messages_; false once the peer broke the protocol.
-  bool parse(std::uint8_t* data, std::size_t size);
-  // False when reading should stop.
+  asio::awaitable<void> finish();
+
+  // Reads what the socket has into the thread's buffer and parses it. False at end of stream.
+  bool read_available();
+  void parse(std::uint8_t* data, std::size_t size);
   // Publishes what was parsed, in batches, and answers control frames. False when reading should stop.
   asio::awaitable<bool> handle_messages();
-  asio::awaitable<bool> handle_control(protocol::IncomingMessage& message);
+  bool handle_control(protocol::IncomingMessage& message);
   asio::awaitable<void> throttle(Clock::duration wait);
   asio::awaitable<void> publish_outgoing();
-  // Queues a close frame; the write loop sends it and ends the connection.
+
+  // Writing: flush() runs on this connection's thread after a wake-up.
+  void flush();
+  WriteStep write_now();
+  asio::awaitable<void> write_loop();
+  void close_frame_sent();
+  void write_failed();
+
+  // Queues a close frame; the writer sends it and then ends the connection.
   void close(std::uint16_t code, std::string_view reason, bool drain);
   // Ends the connection now, without a close frame (dead peer, timeouts).
   void drop(const char* why);
+  void log_close();
 
   asio::ip::tcp::socket socket_;
   Worker& worker_;
@@ -67,18 +81,20 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   std::string name_;
   std::string peer_;
   std::string pending_input_;  // bytes received with the handshake, parsed first
-  std::string handshake_response_;
   protocol::FrameReader reader_;
   std::vector<protocol::IncomingMessage> messages_;  // parsed, not yet handled
   std::vector<std::string> outgoing_;                // texts with a token, not yet sent to the room
   TokenBucket bucket_;
 
   std::vector<SharedFrame> batch_;                 // frames being written
-  std::vector<asio::const_buffer> batch_buffers_;  // the same, as one gather write
+  std::vector<asio::const_buffer> batch_buffers_;  // what of them is not written yet
+  bool batch_ends_with_close_ = false;
+  bool writing_async_ = false;                 // write_loop() owns the writing
+  asio::steady_timer* writer_done_ = nullptr;  // set while finish() waits for write_loop()
 
   Clock::time_point last_received_;
   Clock::time_point last_ping_;
-  Clock::time_point write_started_{};  // epoch when no write is in flight
+  Clock::time_point write_started_{};  // epoch when no asynchronous write is in flight
   Clock::time_point close_sent_{};     // epoch until our close frame is written
   bool peer_close_received_ = false;   // the peer sent its close frame
   std::uint16_t peer_close_code_ = 0;
