@@ -10,6 +10,7 @@
 #include "protocol/json.hpp"
 #include "server/log.hpp"
 #include "server/report_exception.hpp"
+#include "server/worker_pool.hpp"
 
 namespace chatd {
 
@@ -47,15 +48,10 @@ asio::awaitable<void> Room::run() {
     auto [ec, command] = co_await inbox_.async_receive(asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) break;
     handle(command);
+    flush_if_backlogged();
     // Take what else is already waiting without suspending: one wake-up per subscriber covers them all.
-    while (!backlog_ && inbox_.try_receive([this](asio::error_code, RoomCommand next) { handle(next); })) {
-    }
-    // Some queue is half full. Writers that share this thread cannot drain while the room runs, so step
-    // aside for them: otherwise a burst would fill their queues and be mistaken for slow clients.
-    if (backlog_) {
-      backlog_ = false;
-      co_await asio::post(inbox_.get_executor(), asio::use_awaitable);
-    }
+    while (inbox_.try_receive([this](asio::error_code, RoomCommand next) { handle(next); }))
+      flush_if_backlogged();
   }
   release_subscribers_after_stop();
   finished_.store(true, std::memory_order_release);
@@ -65,6 +61,14 @@ void Room::release_subscribers_after_stop() {
   for (auto& subscriber : subscribers_) subscriber->room_slot_ = std::numeric_limits<std::size_t>::max();
   subscribers_.clear();
   text_subscribers_ = 0;
+}
+
+void Room::flush_if_backlogged() {
+  if (!backlog_) return;
+  backlog_ = false;
+  // Some queue is half full. Sessions on this thread would only write at the end of the round, so
+  // flush them now: otherwise a burst would fill their queues and be mistaken for slow clients.
+  Worker::flush_this_thread();
 }
 
 void Room::handle(RoomCommand& command) {

@@ -52,6 +52,7 @@ class Room : public std::enable_shared_from_this<Room> {
 
   asio::awaitable<void> run();
   void handle(RoomCommand& command);
+  void flush_if_backlogged();
   void join(std::shared_ptr<Subscriber> subscriber);
   void leave(Subscriber& subscriber);
   void publish(RoomCommand& command);

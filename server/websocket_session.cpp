@@ -234,7 +234,7 @@ asio::awaitable<void> WebSocketSession::publish_outgoing() {
 // ---- writing ----------------------------------------------------------------------------------------
 
 void WebSocketSession::wake_writer() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+  worker_.schedule_flush(shared_from_this());
 }
 
 void WebSocketSession::flush() {

@@ -39,6 +39,8 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   asio::awaitable<void> run(std::string handshake_response);
 
   void wake_writer() override;
+  // Worker thread only: writes what is queued, now, or hands it to the write loop.
+  void flush();
 
   // Worker thread only.
   void tick(std::chrono::steady_clock::time_point now);
@@ -61,8 +63,6 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   asio::awaitable<void> throttle(Clock::duration wait);
   asio::awaitable<void> publish_outgoing();
 
-  // Writing: flush() runs on this connection's thread after a wake-up.
-  void flush();
   WriteStep write_now();
   asio::awaitable<void> write_loop();
   void close_frame_sent();

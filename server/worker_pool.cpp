@@ -38,11 +38,60 @@ void Worker::schedule_tick() {
   });
 }
 
+namespace {
+thread_local Worker* current_worker = nullptr;
+constexpr int max_handlers_per_round = 128;
+}  // namespace
+
+void Worker::flush_this_thread() {
+  if (current_worker) current_worker->flush_dirty();
+}
+
+void Worker::schedule_flush(std::shared_ptr<WebSocketSession> session) {
+  if (current_worker == this) {
+    dirty_.push_back(std::move(session));
+    return;
+  }
+  std::lock_guard lock(remote_mutex_);
+  remote_dirty_.push_back(std::move(session));
+  if (remote_drain_posted_) return;
+  remote_drain_posted_ = true;
+  // One post per batch of wake-ups from other threads; it only needs to end this worker's wait.
+  asio::post(context_, [this] {
+    std::lock_guard lock(remote_mutex_);
+    remote_drain_posted_ = false;
+    for (auto& session : remote_dirty_) dirty_.push_back(std::move(session));
+    remote_dirty_.clear();
+  });
+}
+
+void Worker::flush_dirty() {
+  // Flushing can wake more sessions (a pong, a close): those go into the next round.
+  flushing_.swap(dirty_);
+  for (auto& session : flushing_) session->flush();
+  flushing_.clear();
+}
+
+void Worker::run_loop() {
+  current_worker = this;
+  // One round: wait for work, run what is ready (a bounded number of handlers, so a flood of input
+  // cannot postpone writing forever), then flush the sessions it woke.
+  while (!context_.stopped()) {
+    context_.run_one();
+    for (int handlers = 1; handlers < max_handlers_per_round && context_.poll_one(); ++handlers) {
+    }
+    flush_dirty();
+  }
+  dirty_.clear();
+  std::lock_guard lock(remote_mutex_);
+  remote_dirty_.clear();
+}
+
 void Worker::start() {
   schedule_tick();
   thread_ = std::thread([this] {
     try {
-      context_.run();
+      run_loop();
     } catch (const std::exception& e) {
       log::error("worker ", index_, " stopped by an exception: ", e.what());
       std::abort();

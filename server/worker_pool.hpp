@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -33,12 +34,20 @@ class Worker {
   // Any thread: asks every session on this worker to close with 1001.
   void close_sessions_going_away();
 
+  // Any thread: `session` has frames to write. Its flush runs once the worker has nothing else ready,
+  // so everything queued for it in this round of the event loop goes out in one gather write (corking).
+  void schedule_flush(std::shared_ptr<WebSocketSession> session);
+  // From a handler on a worker thread: flush that worker's woken sessions now, mid-round.
+  static void flush_this_thread();
+
   void start();
   void stop();
   void join();
 
  private:
   void schedule_tick();
+  void run_loop();
+  void flush_dirty();
 
   std::size_t index_;
   asio::io_context context_;
@@ -47,6 +56,13 @@ class Worker {
   std::unordered_set<WebSocketSession*> sessions_;
   std::atomic<std::size_t> session_count_{0};
   bool stopping_ = false;
+  // Sessions to flush at the end of this round: dirty_ from this thread, remote_dirty_ from others.
+  // Declared after context_: sessions own sockets, and must go before the io_context does.
+  std::vector<std::shared_ptr<WebSocketSession>> dirty_;
+  std::vector<std::shared_ptr<WebSocketSession>> flushing_;
+  std::mutex remote_mutex_;
+  std::vector<std::shared_ptr<WebSocketSession>> remote_dirty_;
+  bool remote_drain_posted_ = false;
   std::thread thread_;
 };
 
