@@ -4,7 +4,6 @@
 #include <array>
 #include <random>
 
-#include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
@@ -19,7 +18,6 @@
 #include "protocol/utf8.hpp"
 #include "protocol/websocket_handshake.hpp"
 #include "server/log.hpp"
-#include "server/report_exception.hpp"
 #include "server/websocket_session.hpp"
 
 namespace chatd {
@@ -76,6 +74,11 @@ HttpResponse method_not_allowed(std::string allowed) {
 }
 
 // What one request turned into: a response to write, or a WebSocket session to hand over to.
+struct Upgrade {
+  std::shared_ptr<WebSocketSession> session;
+  std::string handshake_response;
+};
+
 struct Outcome {
   HttpResponse response;
   std::shared_ptr<WebSocketSession> upgrade;
@@ -87,7 +90,8 @@ class HttpConnection {
   HttpConnection(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context)
       : socket_(std::move(socket)), worker_(worker), context_(context), peer_(endpoint_text(socket_)) {}
 
-  asio::awaitable<void> run();
+  // Serves requests until the connection closes, or returns the WebSocket session it upgraded to.
+  asio::awaitable<Upgrade> run();
 
  private:
   asio::awaitable<std::size_t> read_some();
@@ -121,7 +125,7 @@ asio::awaitable<bool> HttpConnection::write(const std::string& bytes) {
   co_return !ec;
 }
 
-asio::awaitable<void> HttpConnection::run() {
+asio::awaitable<Upgrade> HttpConnection::run() {
   const auto& limits = context_.config.limits;
   // A JSON body may escape every byte of the text: leave room for that; the text itself is checked later.
   const std::size_t max_body = limits.max_message_size * 6 + 4096;
@@ -135,10 +139,10 @@ asio::awaitable<void> HttpConnection::run() {
       input.erase(0, used);
       if (request.expects_continue() && !continue_sent) {
         continue_sent = true;
-        if (!(co_await write("HTTP/1.1 100 Continue\r\n\r\n"))) co_return;
+        if (!(co_await write("HTTP/1.1 100 Continue\r\n\r\n"))) co_return Upgrade{};
       }
       const std::size_t size = co_await read_some();
-      if (size == 0) co_return;  // closed, failed, or idle
+      if (size == 0) co_return Upgrade{};  // closed, failed, or idle
       input.append(buffer_.data(), size);
       used = request.feed(input);
     }
@@ -150,25 +154,20 @@ asio::awaitable<void> HttpConnection::run() {
       log::debug("bad request peer=", peer_, " status=", request.error_status(), " ",
                  request.error_message());
       co_await write(protocol::serialize(response));
-      co_return;
+      co_return Upgrade{};
     }
 
     auto routing = route(request, input);
     Outcome outcome = co_await std::move(routing);
-    if (outcome.upgrade) {
-      // The session runs on its own; this connection's buffers are freed as it returns.
-      auto session = std::move(outcome.upgrade);
-      auto running = session->run(std::move(outcome.handshake_response));
-      asio::co_spawn(worker_.context(), std::move(running), report_exception("websocket session"));
-      co_return;
-    }
+    if (outcome.upgrade) co_return Upgrade{std::move(outcome.upgrade), std::move(outcome.handshake_response)};
     const bool keep_alive = request.keep_alive() && !outcome.response.close;
     outcome.response.close = !keep_alive;
-    if (!(co_await write(protocol::serialize(outcome.response, request.method() == "HEAD")))) co_return;
+    if (!(co_await write(protocol::serialize(outcome.response, request.method() == "HEAD"))))
+      co_return Upgrade{};
     if (!keep_alive) {
       asio::error_code ignored;
       socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-      co_return;
+      co_return Upgrade{};
     }
   }
 }
@@ -321,8 +320,15 @@ HttpResponse HttpConnection::static_file(const HttpRequestReader& request, std::
 }  // namespace
 
 asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context) {
-  auto connection = std::make_unique<HttpConnection>(std::move(socket), worker, context);
-  auto running = connection->run();
+  Upgrade upgrade;
+  {
+    auto connection = std::make_unique<HttpConnection>(std::move(socket), worker, context);
+    auto serving = connection->run();
+    upgrade = co_await std::move(serving);
+  }  // the HTTP connection and its buffers are gone before the WebSocket phase, which may last for days
+  if (!upgrade.session) co_return;
+  auto session = std::move(upgrade.session);
+  auto running = session->run(std::move(upgrade.handshake_response));
   co_await std::move(running);
 }
 

@@ -44,10 +44,25 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker,
       reader_(context.config.limits.max_message_size),
       bucket_(context.config.publish.rate, context.config.publish.burst, Clock::now()) {}
 
-// The frame of this coroutine lives as long as the connection: it holds nothing but `self`.
+// The read loop. Its frame lives as long as the connection, so it holds little: an idle connection is
+// this frame, a pending readiness wait, and the session.
 asio::awaitable<void> WebSocketSession::run(std::string handshake_response) {
   auto self = shared_from_this();
-  if (co_await start(std::move(handshake_response))) co_await read_loop();
+  bool reading = false;
+  {
+    auto starting = start(std::move(handshake_response));
+    reading = co_await std::move(starting);
+  }
+  if (reading && !pending_input_.empty()) {
+    parse(reinterpret_cast<std::uint8_t*>(pending_input_.data()), pending_input_.size());
+    pending_input_ = std::string();
+  }
+  while (reading) {
+    if (!messages_.empty() && !(co_await handle_messages())) break;
+    // Wait for readiness, then read into one buffer per thread: an idle connection holds no read buffer.
+    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
+    reading = !ec && read_available();
+  }
   co_await finish();
 }
 
@@ -109,19 +124,6 @@ void WebSocketSession::log_close() {
 }
 
 // ---- reading ----------------------------------------------------------------------------------------
-
-asio::awaitable<void> WebSocketSession::read_loop() {
-  if (!pending_input_.empty()) {
-    parse(reinterpret_cast<std::uint8_t*>(pending_input_.data()), pending_input_.size());
-    pending_input_ = std::string();
-  }
-  for (;;) {
-    if (!messages_.empty() && !(co_await handle_messages())) break;
-    // Wait for readiness, then read into one buffer per thread: an idle connection holds no read buffer.
-    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
-    if (ec || !read_available()) break;
-  }
-}
 
 bool WebSocketSession::read_available() {
   thread_local std::array<std::uint8_t, 64 * 1024> buffer;

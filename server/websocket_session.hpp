@@ -34,8 +34,8 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
                    Options options);
 
-  // Joins the room, answers the handshake with `handshake_response`, reads until the connection ends,
-  // leaves the room.
+  // The read loop: joins the room, answers the handshake with `handshake_response`, reads and publishes
+  // until the connection ends, leaves the room.
   asio::awaitable<void> run(std::string handshake_response);
 
   void wake_writer() override;
@@ -51,7 +51,6 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   enum class WriteStep { done, blocked, ended };
 
   asio::awaitable<bool> start(std::string handshake_response);
-  asio::awaitable<void> read_loop();
   asio::awaitable<void> finish();
 
   // Reads what the socket has into the thread's buffer and parses it. False at end of stream.
