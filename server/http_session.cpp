@@ -328,8 +328,13 @@ asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, c
   }  // the HTTP connection and its buffers are gone before the WebSocket phase, which may last for days
   if (!upgrade.session) co_return;
   auto session = std::move(upgrade.session);
-  auto running = session->run(std::move(upgrade.handshake_response));
-  co_await std::move(running);
+  auto starting = session->start(std::move(upgrade.handshake_response));
+  if (co_await std::move(starting)) {
+    session->begin_reading();  // from here the session keeps itself alive: this coroutine ends
+  } else {
+    auto finishing = session->finish();
+    co_await std::move(finishing);
+  }
 }
 
 }  // namespace chatd

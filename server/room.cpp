@@ -43,6 +43,10 @@ asio::awaitable<bool> Room::send(RoomCommand command) {
   co_return !ec;
 }
 
+bool Room::try_send(RoomCommand& command) {
+  return inbox_.try_send(asio::error_code{}, std::move(command));
+}
+
 asio::awaitable<void> Room::run() {
   for (;;) {
     auto [ec, command] = co_await inbox_.async_receive(asio::experimental::as_tuple(asio::use_awaitable));

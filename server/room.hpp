@@ -46,6 +46,8 @@ class Room : public std::enable_shared_from_this<Room> {
   // From any coroutine on any thread. Suspends only while the inbox is full (back-pressure).
   // False when the room is stopped.
   asio::awaitable<bool> send(RoomCommand command);
+  // From any thread, without waiting: false (and `command` untouched) when the inbox is full or closed.
+  bool try_send(RoomCommand& command);
 
  private:
   using Inbox = asio::experimental::concurrent_channel<void(asio::error_code, RoomCommand)>;

@@ -44,28 +44,6 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker,
       reader_(context.config.limits.max_message_size),
       bucket_(context.config.publish.rate, context.config.publish.burst, Clock::now()) {}
 
-// The read loop. Its frame lives as long as the connection, so it holds little: an idle connection is
-// this frame, a pending readiness wait, and the session.
-asio::awaitable<void> WebSocketSession::run(std::string handshake_response) {
-  auto self = shared_from_this();
-  bool reading = false;
-  {
-    auto starting = start(std::move(handshake_response));
-    reading = co_await std::move(starting);
-  }
-  if (reading && !pending_input_.empty()) {
-    parse(reinterpret_cast<std::uint8_t*>(pending_input_.data()), pending_input_.size());
-    pending_input_ = std::string();
-  }
-  while (reading) {
-    if (!messages_.empty() && !(co_await handle_messages())) break;
-    // Wait for readiness, then read into one buffer per thread: an idle connection holds no read buffer.
-    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, as_tuple(use_awaitable));
-    reading = !ec && read_available();
-  }
-  co_await finish();
-}
-
 asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   worker_.add(this);
   last_received_ = last_ping_ = Clock::now();
@@ -86,6 +64,7 @@ asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
 }
 
 asio::awaitable<void> WebSocketSession::finish() {
+  auto self = shared_from_this();  // the room lets go of us when it handles our leave, below
   // The read loop is over. If we still owe the peer the answer to its close frame, write it first.
   if (peer_close_received_ && close_sent_ == Clock::time_point{} && !queue().aborted()) {
     if (writing_async_) {
@@ -125,6 +104,55 @@ void WebSocketSession::log_close() {
 
 // ---- reading ----------------------------------------------------------------------------------------
 
+void WebSocketSession::begin_reading() {
+  if (pending_input_.empty()) return wait_for_input();
+  std::string input = std::move(pending_input_);
+  parse(reinterpret_cast<std::uint8_t*>(input.data()), input.size());
+  handle_input();
+}
+
+void WebSocketSession::wait_for_input() {
+  // A plain handler, not a coroutine: an idle connection holds this one pending operation and no frame.
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](asio::error_code ec) { self->on_readable(ec); });
+}
+
+void WebSocketSession::on_readable(asio::error_code ec) {
+  if (ec || !read_available()) return end_reading();
+  handle_input();
+}
+
+void WebSocketSession::handle_input() {
+  const Handled handled = handle_messages_now(0);
+  if (handled.stop) {
+    messages_.clear();
+    return end_reading();
+  }
+  if (handled.next == messages_.size() && outgoing_.empty()) {
+    messages_.clear();
+    return wait_for_input();
+  }
+  // Something must wait (a token, room in the inbox): the read loop takes over from there.
+  asio::co_spawn(socket_.get_executor(), read_loop(handled.next), report_exception("websocket reader"));
+}
+
+asio::awaitable<void> WebSocketSession::read_loop(std::size_t next) {
+  auto self = shared_from_this();
+  const bool keep_reading = co_await handle_messages(next);
+  messages_.clear();
+  if (keep_reading && !drop_reason_) {
+    wait_for_input();
+  } else {
+    end_reading();
+  }
+}
+
+void WebSocketSession::end_reading() {
+  if (reading_ended_) return;
+  reading_ended_ = true;
+  asio::co_spawn(socket_.get_executor(), finish(), report_exception("websocket session"));
+}
+
 bool WebSocketSession::read_available() {
   thread_local std::array<std::uint8_t, 64 * 1024> buffer;
   asio::error_code ec;
@@ -153,35 +181,44 @@ void WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
   reader_.release_if_idle();
 }
 
-asio::awaitable<bool> WebSocketSession::handle_messages() {
-  bool keep_reading = true;
-  for (auto& message : messages_) {
+WebSocketSession::Handled WebSocketSession::handle_messages_now(std::size_t next) {
+  for (; next < messages_.size(); ++next) {
+    auto& message = messages_[next];
     if (message.kind == Kind::text) {
       // Nothing is published once we are closing, and an empty message publishes nothing.
       if (queue().closed() || message.payload.empty()) continue;
-      // Back-pressure, not refusal: the read loop waits for a token, so nothing the client sent is lost.
-      const auto wait = bucket_.reserve(Clock::now());
-      if (wait > Clock::duration::zero()) {
-        if (!outgoing_.empty()) co_await publish_outgoing();
-        co_await throttle(wait);
-        if (drop_reason_) {
-          keep_reading = false;
-          break;
-        }
-      }
+      if (bucket_.try_take(Clock::now()) != Clock::duration::zero()) return {next, false};
       outgoing_.push_back(std::move(message.payload));
       continue;
     }
     // Control frames keep their place after the messages read before them.
-    if (!outgoing_.empty()) co_await publish_outgoing();
-    if (!handle_control(message)) {
-      keep_reading = false;
-      break;
-    }
+    if (!outgoing_.empty() && !try_publish_outgoing()) return {next, false};
+    if (!handle_control(message)) return {next + 1, true};
   }
-  messages_.clear();
+  if (!outgoing_.empty()) try_publish_outgoing();
+  return {next, false};
+}
+
+asio::awaitable<bool> WebSocketSession::handle_messages(std::size_t next) {
+  for (; next < messages_.size(); ++next) {
+    auto& message = messages_[next];
+    if (message.kind == Kind::text) {
+      if (queue().closed() || message.payload.empty()) continue;
+      // Back-pressure, not refusal: reading waits for a token, so nothing the client sent is lost.
+      const auto wait = bucket_.reserve(Clock::now());
+      if (wait > Clock::duration::zero()) {
+        if (!outgoing_.empty()) co_await publish_outgoing();
+        co_await throttle(wait);
+        if (drop_reason_) co_return false;
+      }
+      outgoing_.push_back(std::move(message.payload));
+      continue;
+    }
+    if (!outgoing_.empty()) co_await publish_outgoing();
+    if (!handle_control(message)) co_return false;
+  }
   if (!outgoing_.empty()) co_await publish_outgoing();
-  co_return keep_reading;
+  co_return true;
 }
 
 bool WebSocketSession::handle_control(protocol::IncomingMessage& message) {
@@ -221,15 +258,26 @@ asio::awaitable<void> WebSocketSession::throttle(Clock::duration wait) {
   throttle_timer_ = nullptr;
 }
 
-asio::awaitable<void> WebSocketSession::publish_outgoing() {
-  // Everything one read brought goes to the room as one batch: consecutive ids, one fan-out, and so one
-  // gather write per subscriber instead of one per message.
+// Everything one read brought goes to the room as one batch: consecutive ids, one fan-out, and so one
+// gather write per subscriber instead of one per message.
+RoomCommand WebSocketSession::outgoing_command() {
   RoomCommand command;
   command.kind = RoomCommand::Kind::publish;
   command.name = name_;
   command.subscriber = shared_from_this();
   command.texts.swap(outgoing_);
-  auto sending = room_->send(std::move(command));
+  return command;
+}
+
+bool WebSocketSession::try_publish_outgoing() {
+  RoomCommand command = outgoing_command();
+  if (room_->try_send(command)) return true;
+  outgoing_.swap(command.texts);  // the inbox is full: the read loop will wait for room
+  return false;
+}
+
+asio::awaitable<void> WebSocketSession::publish_outgoing() {
+  auto sending = room_->send(outgoing_command());
   co_await std::move(sending);
 }
 

@@ -1,6 +1,7 @@
-// One WebSocket connection after the handshake. A read loop publishes what the client sends; writes
-// go straight to the socket when the room wakes the connection, and a write loop takes over only
-// while the socket pushes back. An idle connection holds a read loop and nothing else.
+// One WebSocket connection after the handshake. Input is handled as it arrives, and the read loop
+// coroutine runs only while handling must wait (for a publish token, for room in the room's inbox).
+// Writes go straight to the socket when the room wakes the connection, and the write loop coroutine
+// runs only while the socket pushes back. An idle connection is this object and one pending wait.
 #pragma once
 
 #include <chrono>
@@ -34,9 +35,13 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
                    Options options);
 
-  // The read loop: joins the room, answers the handshake with `handshake_response`, reads and publishes
-  // until the connection ends, leaves the room.
-  asio::awaitable<void> run(std::string handshake_response);
+  // Joins the room and answers the handshake with `handshake_response`. Then begin_reading(), or, if
+  // it failed, finish().
+  asio::awaitable<bool> start(std::string handshake_response);
+  // Handles what came with the handshake, then waits for input. The session now keeps itself alive.
+  void begin_reading();
+  // Writes a close frame still owed, closes the socket, leaves the room, logs.
+  asio::awaitable<void> finish();
 
   void wake_writer() override;
   // Worker thread only: writes what is queued, now, or hands it to the write loop.
@@ -50,17 +55,28 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   using Clock = std::chrono::steady_clock;
   enum class WriteStep { done, blocked, ended };
 
-  asio::awaitable<bool> start(std::string handshake_response);
-  asio::awaitable<void> finish();
-
+  // Reading: a plain completion handler while idle; the read loop only when handling must wait.
+  void wait_for_input();
+  void on_readable(asio::error_code ec);
+  void handle_input();
+  void end_reading();
   // Reads what the socket has into the thread's buffer and parses it. False at end of stream.
   bool read_available();
   void parse(std::uint8_t* data, std::size_t size);
-  // Publishes what was parsed, in batches, and answers control frames. False when reading should stop.
-  asio::awaitable<bool> handle_messages();
+  // Handles parsed messages from `next` on without waiting; stops where waiting would be needed.
+  struct Handled {
+    std::size_t next = 0;  // first message not handled
+    bool stop = false;     // the connection is closing: read no more
+  };
+  Handled handle_messages_now(std::size_t next);
+  asio::awaitable<void> read_loop(std::size_t next);
+  // The same, suspending for tokens and inbox room. False when reading should stop.
+  asio::awaitable<bool> handle_messages(std::size_t next);
   bool handle_control(protocol::IncomingMessage& message);
   asio::awaitable<void> throttle(Clock::duration wait);
+  bool try_publish_outgoing();
   asio::awaitable<void> publish_outgoing();
+  RoomCommand outgoing_command();
 
   WriteStep write_now();
   asio::awaitable<void> write_loop();
@@ -97,7 +113,8 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   Clock::time_point close_sent_{};     // epoch until our close frame is written
   bool peer_close_received_ = false;   // the peer sent its close frame
   std::uint16_t peer_close_code_ = 0;
-  bool reader_failed_ = false;                    // the peer broke the protocol: its bytes are discarded
+  bool reader_failed_ = false;  // the peer broke the protocol: its bytes are discarded
+  bool reading_ended_ = false;
   asio::steady_timer* throttle_timer_ = nullptr;  // set while the read loop waits for a publish token
   const char* drop_reason_ = nullptr;             // why the connection ended without a close handshake
 };
