@@ -1,6 +1,6 @@
 // chatd's own benchmark (meson test --benchmark): starts chatd and drives it over loopback.
-//   fanout:      N subscribers, one WebSocket publisher with W messages in flight (and at most 128 ahead of
-//                the slowest subscriber), M messages of S bytes.
+//   fanout:      N subscribers spread over R rooms; in each room one of them publishes M messages of S bytes
+//                with W in flight (and at most 128 ahead of the room's slowest subscriber).
 //                Prints deliveries/s, publish-to-receive latency, server CPU per delivery; checks that
 //                every subscriber got every message exactly once, in order.
 //   connections: K idle WebSocket connections; prints server RSS per connection, then checks that every
@@ -37,6 +37,7 @@ struct Options {
   int size = 64;
   int window = 8;
   int idle = 10000;
+  int rooms = 1;
   int threads = 0;
   std::string format = "text";
 };
@@ -57,6 +58,8 @@ Options parse(int argc, char** argv) {
       o.window = std::stoi(value);
     else if (key == "--idle")
       o.idle = std::stoi(value);
+    else if (key == "--rooms")
+      o.rooms = std::stoi(value);
     else if (key == "--threads")
       o.threads = std::stoi(value);
     else if (key == "--format")
@@ -126,15 +129,31 @@ Percentiles percentiles(std::vector<std::int64_t>& ns) {
   return {at(0.5), at(0.99), ns.empty() ? 0.0 : ns.back() / 1e6};
 }
 
+// One room of the fan-out: its publisher (one of its subscribers) and how far its messages have got.
+struct RoomLoad {
+  std::size_t publisher = 0;  // index into the clients
+  int members = 0;
+  int sent = 0;
+  int echoed = 0;            // the publisher's own messages it has received back
+  int delivered_to_all = 0;  // messages every member has received
+  std::vector<int> received_by;
+};
+
 int fanout(const Options& o) {
   ChatdProcess server(config(o));
   const bool json = o.format == "json";
-  const std::string target = "/subscribe?room=bench&format=" + o.format;
+  const std::size_t room_count = static_cast<std::size_t>(std::max(1, o.rooms));
+  if (static_cast<std::size_t>(o.subs) < room_count) throw std::runtime_error("--subs must be >= --rooms");
+  std::vector<RoomLoad> rooms(room_count);
   std::vector<WsClient> clients(static_cast<std::size_t>(o.subs));
-  for (auto& client : clients) {
-    if (client.open(server.port(), target) != 101) throw std::runtime_error("handshake failed");
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    RoomLoad& room = rooms[i % room_count];
+    if (room.members++ == 0) room.publisher = i;  // the first member of each room publishes
+    const std::string target =
+        "/subscribe?room=bench-" + std::to_string(i % room_count) + "&format=" + o.format;
+    if (clients[i].open(server.port(), target) != 101) throw std::runtime_error("handshake failed");
   }
-  WsClient& publisher = clients[0];  // it subscribes too: its own echoes open the window
+  for (auto& room : rooms) room.received_by.assign(static_cast<std::size_t>(o.msgs), 0);
 
   const int epoll = epoll_create1(EPOLL_CLOEXEC);
   for (std::size_t i = 0; i < clients.size(); ++i) {
@@ -144,16 +163,13 @@ int fanout(const Options& o) {
     epoll_ctl(epoll, EPOLL_CTL_ADD, clients[i].fd(), &event);
   }
   std::vector<int> next_seq(clients.size(), 0);
-  // The publisher keeps `window` of its own messages in flight (acknowledged by their echo, as the shared
-  // harness does), and never runs more than `max_lead` ahead of the slowest subscriber: this one-thread
-  // client must not fall behind and be closed as slow, which would measure the client, not the server.
+  // Each publisher keeps `window` of its own messages in flight (acknowledged by their echo, as the shared
+  // harness does), and never runs more than `max_lead` ahead of its room's slowest subscriber: this
+  // one-thread client must not fall behind and be closed as slow, which would measure the client.
   constexpr int max_lead = 128;  // half of the benchmark's subscriber.queue
-  std::vector<int> received_by(static_cast<std::size_t>(o.msgs), 0);
-  int delivered_to_all = 0;
   std::vector<std::int64_t> latencies;
   latencies.reserve(static_cast<std::size_t>(o.subs) * static_cast<std::size_t>(o.msgs) / 10 + 16);
   long long deliveries = 0, errors = 0, closed = 0;
-  int sent = 0, echoed = 0;
   const long long expected = static_cast<long long>(o.subs) * o.msgs;
 
   const double cpu_before = cpu_seconds(server.pid());
@@ -162,14 +178,18 @@ int fanout(const Options& o) {
   std::string scratch;
   std::vector<epoll_event> events(1024);
   while (deliveries + errors < expected) {
-    while (sent < o.msgs && sent - echoed < o.window && sent - delivered_to_all < max_lead) {
-      publisher.send_text(payload(sent, now_ns(), o.size));
-      ++sent;
+    for (auto& room : rooms) {
+      while (room.sent < o.msgs && room.sent - room.echoed < o.window &&
+             room.sent - room.delivered_to_all < max_lead) {
+        clients[room.publisher].send_text(payload(room.sent, now_ns(), o.size));
+        ++room.sent;
+      }
     }
     const int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 100);
     for (int e = 0; e < ready; ++e) {
       const std::size_t index = events[e].data.u64;
       WsClient& client = clients[index];
+      RoomLoad& room = rooms[index % room_count];
       if (!client.read_available()) epoll_ctl(epoll, EPOLL_CTL_DEL, client.fd(), nullptr);
       while (auto frame = client.pop_frame()) {
         if (frame->opcode == 8) {
@@ -183,10 +203,10 @@ int fanout(const Options& o) {
         if (seq != next_seq[index]) ++errors;  // a gap, a duplicate or a reorder
         next_seq[index] = seq + 1;
         ++deliveries;
-        if (seq >= 0 && seq < o.msgs && ++received_by[static_cast<std::size_t>(seq)] == o.subs) {
-          while (delivered_to_all < sent &&
-                 received_by[static_cast<std::size_t>(delivered_to_all)] == o.subs) {
-            ++delivered_to_all;
+        if (seq >= 0 && seq < o.msgs && ++room.received_by[static_cast<std::size_t>(seq)] == room.members) {
+          while (room.delivered_to_all < room.sent &&
+                 room.received_by[static_cast<std::size_t>(room.delivered_to_all)] == room.members) {
+            ++room.delivered_to_all;
           }
         }
         // Sample one delivery in ten for latency: enough for p99, cheap for the client.
@@ -196,7 +216,7 @@ int fanout(const Options& o) {
           std::from_chars(text.data() + colon + 1, text.data() + text.size(), sent_ns);
           latencies.push_back(now_ns() - sent_ns);
         }
-        if (index == 0) ++echoed;
+        if (index == room.publisher) ++room.echoed;
         last_progress = Clock::now();
       }
     }
@@ -207,12 +227,13 @@ int fanout(const Options& o) {
   ::close(epoll);
   const auto lat = percentiles(latencies);
   std::printf(
-      "fanout: %d subscribers x %d messages of %d B (format=%s, window %d, server threads %s)\n"
+      "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (format=%s, window %d, server "
+      "threads %s)\n"
       "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
       "  server CPU %.2f s = %.3f us per delivery\n"
       "  order errors %lld, closed by server %lld\n",
-      o.subs, o.msgs, o.size, o.format.c_str(), o.window,
+      o.subs, room_count, o.msgs, o.size, o.format.c_str(), o.window,
       o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), deliveries, expected, seconds,
       deliveries / seconds, lat.p50, lat.p99, lat.max, cpu, cpu * 1e6 / std::max(1LL, deliveries), errors,
       closed);
