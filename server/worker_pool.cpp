@@ -22,7 +22,6 @@ void Worker::remove(WebSocketSession* session) {
 
 void Worker::close_sessions_going_away() {
   asio::post(context_, [this] {
-    stopping_ = true;
     for (WebSocketSession* session : sessions_) session->close_going_away();
   });
 }

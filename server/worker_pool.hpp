@@ -55,7 +55,6 @@ class Worker {
   std::chrono::milliseconds tick_;
   std::unordered_set<WebSocketSession*> sessions_;
   std::atomic<std::size_t> session_count_{0};
-  bool stopping_ = false;
   // Sessions to flush at the end of this round: dirty_ from this thread, remote_dirty_ from others.
   // Declared after context_: sessions own sockets, and must go before the io_context does.
   std::vector<std::shared_ptr<WebSocketSession>> dirty_;
