@@ -10,7 +10,16 @@ namespace chatd::protocol {
 
 namespace {
 
-using Processor = websocketpp::processor::hybi13<WebsocketConfig>;
+// hybi13, able to say whether it is between messages: no frame partly read, and no fragmented data
+// message waiting for its last frame (control frames may come between fragments).
+class Processor : public websocketpp::processor::hybi13<WebsocketConfig> {
+ public:
+  using hybi13::hybi13;
+  bool between_messages() const {
+    return m_state == HEADER_BASIC && m_bytes_needed == websocketpp::frame::BASIC_HEADER_LENGTH &&
+           !m_data_msg.msg_ptr;
+  }
+};
 using MessageManager = WebsocketConfig::con_msg_manager_type;
 
 // Both are stateless and thread-safe: one serves every connection. The processor keeps the rng by reference.
@@ -66,7 +75,7 @@ struct FrameReader::Impl {
 FrameReader::FrameReader(std::size_t max_message_size) : max_message_size_(max_message_size) {}
 
 void FrameReader::release_if_idle() {
-  if (!mid_message_ && impl_ && !impl_->message) impl_.reset();
+  if (impl_ && !impl_->message && impl_->processor.between_messages()) impl_.reset();
 }
 FrameReader::~FrameReader() = default;
 
@@ -81,7 +90,6 @@ FrameReader::Status FrameReader::feed(std::uint8_t* data, std::size_t size, std:
   if (!impl_) impl_ = std::make_unique<Impl>(max_message_size_);
   websocketpp::lib::error_code ec;
   used = impl_->processor.consume(data, size, ec);
-  mid_message_ = !impl_->processor.ready() && (mid_message_ || used > 0);
   if (ec == error::make_error_code(error::non_minimal_encoding)) {
     return fail(close_code::protocol_error, ec.message());  // websocketpp's to_ws() says 1011 for it
   }

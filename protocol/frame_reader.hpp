@@ -52,7 +52,6 @@ class FrameReader {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::size_t max_message_size_;
-  bool mid_message_ = false;  // bytes of an unfinished frame or message are inside impl_
   std::uint16_t error_code_ = 0;
   std::string error_reason_;
 };

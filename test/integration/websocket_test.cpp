@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "test/support/chatd_process.hpp"
 #include "test/support/clients.hpp"
 
@@ -121,8 +123,11 @@ TEST_CASE("a fragmented message is published whole") {
   ChatdProcess server("log: { level: warn }\n");
   WsClient client;
   REQUIRE(client.open(server.port(), "/subscribe?room=frag") == 101);
+  // Pauses, so the server reads each frame separately: it must keep the unfinished message across reads.
   client.send_raw(client_frame(1, "hel", false));
+  std::this_thread::sleep_for(50ms);
   client.send_raw(client_frame(9, "mid"));  // a control frame may come between fragments
+  std::this_thread::sleep_for(50ms);
   client.send_raw(client_frame(0, "lo", true));
   auto pong = client.next();
   REQUIRE(pong);

@@ -417,6 +417,30 @@ TEST_CASE("FrameReader: protocol errors and their close codes") {
 }
 
 // Fragmentation must not hide a truncated character: the message as a whole is invalid UTF-8.
+// The server frees the parser between reads when it is between messages (release_if_idle): a fragmented
+// message, a control frame between its fragments, and a header split across reads must all survive that.
+TEST_CASE("FrameReader: release_if_idle between reads keeps unfinished messages and headers") {
+  const Bytes first = build({.opcode = 0x1, .payload = "hel", .fin = false});
+  const Bytes ping = build({.opcode = 0x9, .payload = "mid"});
+  const Bytes last = build({.opcode = 0x0, .payload = "lo", .fin = true});
+  FrameReader reader(1024);
+  CHECK(feed(reader, first).status == FrameReader::Status::need_more);
+  reader.release_if_idle();
+  REQUIRE(feed(reader, ping).status == FrameReader::Status::message);
+  CHECK(reader.take_message().kind == IncomingMessage::Kind::ping);
+  reader.release_if_idle();
+  CHECK(feed(reader, Bytes(last.begin(), last.begin() + 1)).status == FrameReader::Status::need_more);
+  reader.release_if_idle();
+  REQUIRE(feed(reader, Bytes(last.begin() + 1, last.end())).status == FrameReader::Status::message);
+  const auto message = reader.take_message();
+  CHECK(message.kind == IncomingMessage::Kind::text);
+  CHECK(message.payload == "hello");
+  reader.release_if_idle();
+  // Between messages now: the next message parses from a fresh parser.
+  REQUIRE(feed(reader, build({.opcode = 0x1, .payload = "next"})).status == FrameReader::Status::message);
+  CHECK(reader.take_message().payload == "next");
+}
+
 TEST_CASE("FrameReader: fragmented text ending inside a character -> 1007") {
   const Bytes bytes = concat({build({.opcode = 0x1, .payload = "caf\xc3", .fin = false}),
                               build({.opcode = 0x0, .payload = "", .fin = true})});
