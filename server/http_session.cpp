@@ -35,17 +35,12 @@ using protocol::HttpResponse;
 constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr std::size_t max_name_characters = 64;
 
-std::string endpoint_text(const asio::ip::tcp::socket& socket) {
+// The peer's address ("?" if the socket has no peer any more) and port.
+std::pair<std::string, unsigned short> remote_endpoint(const asio::ip::tcp::socket& socket) {
   asio::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return "?";
-  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-}
-
-std::string remote_address(const asio::ip::tcp::socket& socket) {
-  asio::error_code ec;
-  const auto endpoint = socket.remote_endpoint(ec);
-  return ec ? std::string("?") : endpoint.address().to_string();
+  if (ec) return {"?", 0};
+  return {endpoint.address().to_string(), endpoint.port()};
 }
 
 std::string guest_name() {
@@ -88,7 +83,11 @@ struct Outcome {
 class HttpConnection {
  public:
   HttpConnection(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context)
-      : socket_(std::move(socket)), worker_(worker), context_(context), peer_(endpoint_text(socket_)) {}
+      : socket_(std::move(socket)), worker_(worker), context_(context) {
+    auto [address, port] = remote_endpoint(socket_);
+    peer_ = address + ":" + std::to_string(port);
+    address_ = std::move(address);
+  }
 
   // Serves requests until the connection closes, or returns the WebSocket session it upgraded to.
   asio::awaitable<Upgrade> run();
@@ -105,7 +104,8 @@ class HttpConnection {
   asio::ip::tcp::socket socket_;
   Worker& worker_;
   const ServerContext& context_;
-  std::string peer_;
+  std::string address_;  // the HTTP limiter's key
+  std::string peer_;     // address:port, for logs
   std::array<char, 16 * 1024> buffer_;
   std::shared_ptr<PublishReply> reply_;  // made on first publish, reused by keep-alive requests
 };
@@ -269,7 +269,7 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   auto lookup = context_.rooms.find(room_name);
   if (!lookup.room) co_return error_response(lookup.status, lookup.error);
 
-  const auto wait = context_.http_limiter.try_take(remote_address(socket_), TokenBucket::Clock::now());
+  const auto wait = context_.http_limiter.try_take(address_, TokenBucket::Clock::now());
   if (wait > TokenBucket::Clock::duration::zero()) {
     auto response = error_response(429, "publishing too fast: wait and retry");
     const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();

@@ -95,9 +95,14 @@ void Room::join(std::shared_ptr<Subscriber> subscriber) {
   subscribers_.push_back(std::move(subscriber));
 }
 
-void Room::leave(Subscriber& subscriber) {
+bool Room::is_member(const Subscriber& subscriber) const {
   const std::size_t slot = subscriber.room_slot_;
-  if (slot >= subscribers_.size() || subscribers_[slot].get() != &subscriber) return;  // already gone
+  return slot < subscribers_.size() && subscribers_[slot].get() == &subscriber;
+}
+
+void Room::leave(Subscriber& subscriber) {
+  if (!is_member(subscriber)) return;  // already gone
+  const std::size_t slot = subscriber.room_slot_;
   if (subscriber.format() == EventFormat::text) --text_subscribers_;
   subscriber.room_slot_ = std::numeric_limits<std::size_t>::max();
   // Swap-remove: order in this list means nothing, and removal stays O(1).
@@ -113,11 +118,7 @@ SharedFrame Room::encode_json(std::uint64_t id, const std::string& author, const
   thread_local std::string payload;
   payload.clear();
   protocol::append_event_json(payload, protocol::Event{id, name_, "message", author, text, ts});
-  std::string frame;
-  frame.reserve(protocol::max_frame_header_size + payload.size());
-  protocol::append_frame_header(frame, 0x1, payload.size());
-  frame.append(payload);
-  return protocol::share(std::move(frame));
+  return protocol::share(protocol::text_frame(payload));
 }
 
 void Room::deliver(Subscriber& subscriber) {
@@ -146,7 +147,7 @@ void Room::publish(RoomCommand& command) {
   // goes first: the sooner it sees its own messages, the sooner it sends more, and the fuller the next
   // batch is while the room is still writing to everyone else.
   Subscriber* author = command.subscriber.get();
-  if (author && author->room_slot_ < subscribers_.size()) deliver(*author);
+  if (author && is_member(*author)) deliver(*author);
   for (auto& subscriber : subscribers_) {
     if (subscriber.get() != author) deliver(*subscriber);
   }

@@ -57,6 +57,7 @@ class Room : public std::enable_shared_from_this<Room> {
   void flush_if_backlogged();
   void join(std::shared_ptr<Subscriber> subscriber);
   void leave(Subscriber& subscriber);
+  bool is_member(const Subscriber& subscriber) const;
   void publish(RoomCommand& command);
   void deliver(Subscriber& subscriber);  // pushes the batch being published
   SharedFrame encode_json(std::uint64_t id, const std::string& author, const std::string& text,

@@ -48,10 +48,7 @@ asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   last_received_ = last_ping_ = Clock::now();
   // Join before answering: a client that has seen 101 is in the room, so whatever anyone
   // publishes after that reaches it.
-  RoomCommand join;
-  join.kind = RoomCommand::Kind::join;
-  join.subscriber = shared_from_this();
-  auto joining = room_->send(std::move(join));
+  auto joining = room_->send(membership(RoomCommand::Kind::join));
   if (!(co_await std::move(joining))) co_return false;
   auto [ec, written] =
       co_await asio::async_write(socket_, asio::buffer(handshake_response), as_tuple(use_awaitable));
@@ -80,10 +77,7 @@ asio::awaitable<void> WebSocketSession::finish() {
   asio::error_code ignored;
   socket_.close(ignored);
 
-  RoomCommand leave;
-  leave.kind = RoomCommand::Kind::leave;
-  leave.subscriber = shared_from_this();
-  auto leaving = room_->send(std::move(leave));
+  auto leaving = room_->send(membership(RoomCommand::Kind::leave));
   co_await std::move(leaving);
   worker_.remove(this);
   log_close();
@@ -180,12 +174,16 @@ void WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
   reader_.release_if_idle();
 }
 
+// Nothing is published once we are closing, and an empty message publishes nothing.
+bool WebSocketSession::publishable(const protocol::IncomingMessage& message) {
+  return !message.payload.empty() && !queue().closed();
+}
+
 WebSocketSession::Handled WebSocketSession::handle_messages_now(std::size_t next) {
   for (; next < messages_.size(); ++next) {
     auto& message = messages_[next];
     if (message.kind == Kind::text) {
-      // Nothing is published once we are closing, and an empty message publishes nothing.
-      if (queue().closed() || message.payload.empty()) continue;
+      if (!publishable(message)) continue;
       if (bucket_.try_take(Clock::now()) != Clock::duration::zero()) return {next, false};
       outgoing_.push_back(std::move(message.payload));
       continue;
@@ -202,7 +200,7 @@ asio::awaitable<bool> WebSocketSession::handle_messages(std::size_t next) {
   for (; next < messages_.size(); ++next) {
     auto& message = messages_[next];
     if (message.kind == Kind::text) {
-      if (queue().closed() || message.payload.empty()) continue;
+      if (!publishable(message)) continue;
       // Back-pressure, not refusal: reading waits for a token, so nothing the client sent is lost.
       const auto wait = bucket_.reserve(Clock::now());
       if (wait > Clock::duration::zero()) {
@@ -257,13 +255,18 @@ asio::awaitable<void> WebSocketSession::throttle(Clock::duration wait) {
   throttle_timer_ = nullptr;
 }
 
+RoomCommand WebSocketSession::membership(RoomCommand::Kind kind) {
+  RoomCommand command;
+  command.kind = kind;
+  command.subscriber = shared_from_this();
+  return command;
+}
+
 // Everything one read brought goes to the room as one batch: consecutive ids, one fan-out, and so one
 // gather write per subscriber instead of one per message.
 RoomCommand WebSocketSession::outgoing_command() {
-  RoomCommand command;
-  command.kind = RoomCommand::Kind::publish;
+  RoomCommand command = membership(RoomCommand::Kind::publish);
   command.name = name_;
-  command.subscriber = shared_from_this();
   command.texts.swap(outgoing_);
   return command;
 }

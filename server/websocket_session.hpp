@@ -74,7 +74,9 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   asio::awaitable<bool> handle_messages(std::size_t next);
   bool handle_control(protocol::IncomingMessage& message);
   asio::awaitable<void> throttle(Clock::duration wait);
+  bool publishable(const protocol::IncomingMessage& message);
   bool try_publish_outgoing();
+  RoomCommand membership(RoomCommand::Kind kind);  // a command about this session: join, leave, publish
   asio::awaitable<void> publish_outgoing();
   RoomCommand outgoing_command();
 

@@ -44,28 +44,19 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
+  const std::map<std::string, int*> numbers = {
+      {"--subs", &o.subs}, {"--msgs", &o.msgs},   {"--size", &o.size},      {"--window", &o.window},
+      {"--idle", &o.idle}, {"--rooms", &o.rooms}, {"--threads", &o.threads}};
+  const std::map<std::string, std::string*> words = {{"--scenario", &o.scenario}, {"--format", &o.format}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--scenario")
-      o.scenario = value;
-    else if (key == "--subs")
-      o.subs = std::stoi(value);
-    else if (key == "--msgs")
-      o.msgs = std::stoi(value);
-    else if (key == "--size")
-      o.size = std::stoi(value);
-    else if (key == "--window")
-      o.window = std::stoi(value);
-    else if (key == "--idle")
-      o.idle = std::stoi(value);
-    else if (key == "--rooms")
-      o.rooms = std::stoi(value);
-    else if (key == "--threads")
-      o.threads = std::stoi(value);
-    else if (key == "--format")
-      o.format = value;
-    else
+    if (auto number = numbers.find(key); number != numbers.end()) {
+      *number->second = std::stoi(value);
+    } else if (auto word = words.find(key); word != words.end()) {
+      *word->second = value;
+    } else {
       throw std::runtime_error("unknown option " + key);
+    }
   }
   return o;
 }
