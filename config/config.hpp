@@ -28,6 +28,8 @@ struct Routes {
   std::string subscribe = "/subscribe";
   std::string publish = "/publish";
   std::string health = "/healthz";
+  std::string presence = "/presence";
+  std::string history = "/history";
   std::string static_files = "/";  // URL prefix the static root is served under
 };
 
@@ -59,6 +61,17 @@ struct Static {
   std::string root = "static";  // resolved against the config file's folder when relative
 };
 
+struct History {
+  enum class Store { sqlite, memory };
+  enum class Durability { batch, sync };
+  Store store = Store::sqlite;
+  std::string path = "chat.db";    // resolved against the config file's folder when relative
+  std::size_t max_events = 10000;  // per room
+  Duration max_age = std::chrono::hours(24 * 30);
+  Durability durability = Durability::batch;
+  Duration flush_interval = std::chrono::milliseconds(50);  // batch: the longest an event waits for disk
+};
+
 struct Log {
   LogLevel level = LogLevel::info;
 };
@@ -72,6 +85,7 @@ struct Config {
   Publish publish;
   Limits limits;
   Static static_files;
+  History history;
   Log log;
 };
 
@@ -93,9 +107,10 @@ class ConfigError : public std::runtime_error {
 // Room names: 1 to 64 characters from [A-Za-z0-9._-].
 bool is_valid_room_name(std::string_view name);
 
-// Loads and validates. Relative static.root is resolved against the folder of `path`.
+// Loads and validates. Relative static.root and history.path are resolved against the folder of `path`.
 Config load_file(const std::string& path);
-// `file_name` is used in error messages; relative static.root is resolved against `base_dir`.
+// `file_name` is used in error messages; relative static.root and history.path are resolved against
+// `base_dir`.
 Config load_string(std::string_view yaml, const std::string& file_name = "<config>",
                    const std::string& base_dir = ".");
 

@@ -144,6 +144,7 @@ class Loader {
     const YAML::Node root = parse_single_document(yaml);
     if (root.IsDefined() && !root.IsNull()) read_sections(root, config);
     config.static_files.root = resolve_against_base_dir(config.static_files.root);
+    config.history.path = resolve_against_base_dir(config.history.path);
     return config;
   }
 
@@ -211,8 +212,8 @@ class Loader {
     const Field top{"", root, root.Mark()};
     if (!root.IsMap()) fail_expected(top, "a map of sections (listen, server, routes, ...)");
 
-    const Section sections = read_map(
-        top, {"listen", "server", "routes", "rooms", "subscriber", "publish", "limits", "static", "log"});
+    const Section sections = read_map(top, {"listen", "server", "routes", "rooms", "subscriber", "publish",
+                                            "limits", "static", "history", "log"});
     sections.for_each([&](const std::string& name, const Field& section) {
       if (name == "listen") read_listen(section, config.listen);
       if (name == "server") read_server(section, config.server);
@@ -222,6 +223,7 @@ class Loader {
       if (name == "publish") read_publish(section, config.publish);
       if (name == "limits") read_limits(section, config.limits);
       if (name == "static") read_static(section, config.static_files);
+      if (name == "history") read_history(section, config.history);
       if (name == "log") read_log(section, config.log);
     });
   }
@@ -242,7 +244,8 @@ class Loader {
   }
 
   void read_routes(const Field& field, Routes& routes) const {
-    const Section section = read_map(field, {"subscribe", "publish", "health", "static"});
+    const Section section =
+        read_map(field, {"subscribe", "publish", "health", "presence", "history", "static"});
     struct Route {
       const Field* field;  // nullptr when the default is kept
       std::string key;
@@ -252,6 +255,8 @@ class Loader {
         {section.find("subscribe"), "routes.subscribe", &routes.subscribe},
         {section.find("publish"), "routes.publish", &routes.publish},
         {section.find("health"), "routes.health", &routes.health},
+        {section.find("presence"), "routes.presence", &routes.presence},
+        {section.find("history"), "routes.history", &routes.history},
         {section.find("static"), "routes.static", &routes.static_files},
     };
     for (Route& route : all) {
@@ -344,6 +349,40 @@ class Loader {
   void read_static(const Field& field, Static& static_files) const {
     const Section section = read_map(field, {"root"});
     if (const Field* root = section.find("root")) static_files.root = non_empty_string(*root);
+  }
+
+  void read_history(const Field& field, History& history) const {
+    const Section section =
+        read_map(field, {"store", "path", "max_events", "max_age", "durability", "flush_interval"});
+    if (const Field* store = section.find("store")) {
+      const std::string text = string_value(*store, "sqlite or memory");
+      if (text == "sqlite") {
+        history.store = History::Store::sqlite;
+      } else if (text == "memory") {
+        history.store = History::Store::memory;
+      } else {
+        fail_expected(*store, "sqlite or memory");
+      }
+    }
+    if (const Field* path = section.find("path")) history.path = non_empty_string(*path);
+    if (const Field* max_events = section.find("max_events"))
+      history.max_events = whole_number(*max_events, 1, 100000000);
+    if (const Field* max_age = section.find("max_age")) history.max_age = positive_duration(*max_age);
+    if (const Field* durability = section.find("durability")) {
+      const std::string text = string_value(*durability, "batch or sync");
+      if (text == "batch") {
+        history.durability = History::Durability::batch;
+      } else if (text == "sync") {
+        history.durability = History::Durability::sync;
+      } else {
+        fail_expected(*durability, "batch or sync");
+      }
+    }
+    if (const Field* interval = section.find("flush_interval")) {
+      history.flush_interval = positive_duration(*interval);
+      if (history.flush_interval > std::chrono::seconds(10))
+        fail_expected(*interval, "a duration from 1ms to 10s, such as 50ms");
+    }
   }
 
   void read_log(const Field& field, Log& log) const {

@@ -65,8 +65,10 @@ void append_event_json(std::string& out, const Event& event) {
   append_json_string(out, event.type);
   out.append(",\"name\":");
   append_json_string(out, event.name);
-  out.append(",\"text\":");
-  append_json_string(out, event.text);
+  if (event.type == "message") {
+    out.append(",\"text\":");
+    append_json_string(out, event.text);
+  }
   out.append(",\"ts\":");
   append_number(out, event.ts);
   out.push_back('}');

@@ -15,13 +15,14 @@ void append_json_string(std::string& out, std::string_view text);
 struct Event {
   std::uint64_t id = 0;
   std::string_view room;
-  std::string_view type;  // "message"
+  std::string_view type;  // "message", "join" or "leave"
   std::string_view name;
-  std::string_view text;
-  std::int64_t ts = 0;  // server time, ms since the Unix epoch
+  std::string_view text;  // messages only: join and leave carry no text
+  std::int64_t ts = 0;    // server time, ms since the Unix epoch
 };
 
 // {"id":17,"room":"ops","type":"message","name":"alice","text":"deploy done","ts":1763800000123}
+// {"id":18,"room":"ops","type":"leave","name":"alice","ts":1763800000456}
 void append_event_json(std::string& out, const Event& event);
 
 // {"error":"..."}

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <optional>
 #include <random>
 
 #include <asio/experimental/as_tuple.hpp>
@@ -34,6 +36,17 @@ using protocol::HttpResponse;
 // A connection that sends nothing for this long is closed: it holds a socket and memory for nothing.
 constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr std::size_t max_name_characters = 64;
+constexpr std::size_t default_history_limit = 100;
+constexpr std::size_t max_history_limit = 1000;
+
+// An event id, a limit: digits only, no sign, no overflow.
+std::optional<std::uint64_t> parse_id(std::string_view text) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [parsed_to, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc{} || parsed_to != end) return std::nullopt;
+  return value;
+}
 
 // The peer's address ("?" if the socket has no peer any more) and port.
 std::pair<std::string, unsigned short> remote_endpoint(const asio::ip::tcp::socket& socket) {
@@ -98,6 +111,9 @@ class HttpConnection {
   asio::awaitable<Outcome> route(const HttpRequestReader& request, std::string_view leftover);
   Outcome subscribe(const HttpRequestReader& request, std::string_view query, std::string_view leftover);
   asio::awaitable<HttpResponse> publish(const HttpRequestReader& request, std::string_view query);
+  // presence and history: a question the room answers with a JSON body.
+  asio::awaitable<HttpResponse> ask_room(const HttpRequestReader& request, std::string_view query,
+                                         RoomCommand::Kind kind);
   HttpResponse health(const HttpRequestReader& request);
   HttpResponse static_file(const HttpRequestReader& request, std::string_view path);
 
@@ -108,6 +124,7 @@ class HttpConnection {
   std::string peer_;     // address:port, for logs
   std::array<char, 16 * 1024> buffer_;
   std::shared_ptr<PublishReply> reply_;  // made on first publish, reused by keep-alive requests
+  std::shared_ptr<QueryReply> answer_;   // the same, for presence and history
 };
 
 asio::awaitable<std::size_t> HttpConnection::read_some() {
@@ -181,6 +198,12 @@ asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request,
   } else if (target.path == routes.publish) {
     auto publishing = publish(request, target.query);
     outcome.response = co_await std::move(publishing);
+  } else if (target.path == routes.presence) {
+    auto asking = ask_room(request, target.query, RoomCommand::Kind::presence);
+    outcome.response = co_await std::move(asking);
+  } else if (target.path == routes.history) {
+    auto asking = ask_room(request, target.query, RoomCommand::Kind::history);
+    outcome.response = co_await std::move(asking);
   } else if (target.path == routes.health) {
     outcome.response = health(request);
   } else {
@@ -208,7 +231,10 @@ Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_
   auto room_name = protocol::query_param(query, "room");
   auto name = protocol::query_param(query, "name");
   auto format = protocol::query_param(query, "format");
-  if (!room_name.valid || !name.valid || !format.valid) {
+  auto presence = protocol::query_param(query, "presence");
+  auto since = protocol::query_param(query, "since");
+  auto epoch = protocol::query_param(query, "epoch");
+  if (!room_name.valid || !name.valid || !format.valid || !presence.valid || !since.valid || !epoch.valid) {
     outcome.response = error_response(400, "malformed percent-encoding in the query");
     return outcome;
   }
@@ -218,6 +244,22 @@ Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_
     return outcome;
   }
   options.format = format.value == "text" ? EventFormat::text : EventFormat::json;
+  if (presence.present && presence.value != "true" && presence.value != "false") {
+    outcome.response = error_response(400, "presence must be true or false");
+    return outcome;
+  }
+  options.presence_events = presence.value == "true";
+  if (since.present) {
+    options.since = parse_id(since.value);
+    if (!options.since) {
+      outcome.response = error_response(400, "since must be an event id (a whole number)");
+      return outcome;
+    }
+    options.epoch = std::move(epoch.value);
+  } else if (epoch.present) {
+    outcome.response = error_response(400, "epoch is given only with since");
+    return outcome;
+  }
   if (name.present && !is_valid_name(name.value)) {
     outcome.response = error_response(400, "invalid name (1 to 64 characters, no control characters)");
     return outcome;
@@ -286,6 +328,9 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   auto sending = lookup.room->send(std::move(command));
   if (!(co_await std::move(sending))) co_return error_response(503, "the room is shutting down");
   auto [ec, id] = co_await reply_->async_receive(as_tuple(use_awaitable));
+  if (ec == asio::error::no_recovery) {
+    co_return error_response(503, "message " + std::to_string(id) + " was delivered but could not be stored");
+  }
   if (ec) co_return error_response(503, "the room is shutting down");
 
   HttpResponse response;
@@ -294,6 +339,47 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   response.body = "{\"id\":" + std::to_string(id) + ",\"room\":";
   protocol::append_json_string(response.body, lookup.room->name());
   response.body.append("}\n");
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> HttpConnection::ask_room(const HttpRequestReader& request,
+                                                       std::string_view query, RoomCommand::Kind kind) {
+  if (request.method() != "GET" && request.method() != "HEAD") co_return method_not_allowed("GET, HEAD");
+  auto room_param = protocol::query_param(query, "room");
+  auto limit_param = protocol::query_param(query, "limit");
+  auto before_param = protocol::query_param(query, "before");
+  if (!room_param.valid || !limit_param.valid || !before_param.valid) {
+    co_return error_response(400, "malformed percent-encoding in the query");
+  }
+  RoomCommand command;
+  command.kind = kind;
+  command.limit = default_history_limit;
+  if (kind == RoomCommand::Kind::history) {
+    if (limit_param.present) {
+      const auto limit = parse_id(limit_param.value);
+      if (!limit || *limit == 0) co_return error_response(400, "limit must be a whole number from 1");
+      command.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, max_history_limit));
+    }
+    if (before_param.present) {
+      const auto before = parse_id(before_param.value);
+      if (!before || *before == 0) co_return error_response(400, "before must be an event id (from 1)");
+      command.before = *before;
+    }
+  }
+  auto lookup = context_.rooms.find_existing(room_param.present ? room_param.value
+                                                                : context_.config.rooms.default_room);
+  if (!lookup.room) co_return error_response(lookup.status, lookup.error);
+
+  if (!answer_) answer_ = std::make_shared<QueryReply>(socket_.get_executor(), 1);
+  command.answer = answer_;
+  auto sending = lookup.room->send(std::move(command));
+  if (!(co_await std::move(sending))) co_return error_response(503, "the room is shutting down");
+  auto [ec, body] = co_await answer_->async_receive(as_tuple(use_awaitable));
+  if (ec) co_return error_response(503, "the room is shutting down");
+  HttpResponse response;
+  response.content_type = "application/json";
+  response.body = std::move(body);
+  response.headers.emplace_back("Cache-Control", "no-store");
   co_return response;
 }
 

@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
   try {
     chatd::Server server(std::move(config));
     return server.run();
+  } catch (const chatd::StoreError& error) {
+    // A history that cannot be read or written is a configuration problem, like a bad key.
+    std::cerr << "chatd: " << error.what() << "\n";
+    return exit_usage_or_config;
   } catch (const std::system_error& error) {
     std::cerr << "chatd: cannot listen on " << listen_text << ": " << error.code().message() << "\n";
     return exit_runtime_error;

@@ -24,6 +24,13 @@ OutboundQueue::Push OutboundQueue::push(const std::vector<SharedFrame>& frames) 
   return result;
 }
 
+bool OutboundQueue::push_replay(const std::vector<SharedFrame>& frames) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || aborted_ || frames.empty()) return false;
+  frames_.insert(frames_.end(), frames.begin(), frames.end());
+  return wake_locked();
+}
+
 bool OutboundQueue::push_control(SharedFrame frame) {
   std::lock_guard lock(mutex_);
   if (closed_ || aborted_) return false;

@@ -31,6 +31,9 @@ class OutboundQueue {
 
   // Any thread. Message frames, all or none: `full` when they would take the queue past `limit`.
   Push push(const std::vector<SharedFrame>& frames);
+  // Room thread. The events a resubscribing client missed, ahead of anything live: not counted against
+  // the limit (history.max_events bounds them). True: wake the writer.
+  bool push_replay(const std::vector<SharedFrame>& frames);
   // Any thread. A control frame (ping, pong): not counted against the limit. True: wake the writer.
   bool push_control(SharedFrame frame);
   // Any thread. Queues the close frame, the last frame this queue will write. With `drain`, what is

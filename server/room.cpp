@@ -1,5 +1,6 @@
 #include "server/room.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <asio/co_spawn.hpp>
@@ -25,8 +26,16 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-Room::Room(std::string name, asio::io_context& context)
-    : name_(std::move(name)), inbox_(context.get_executor(), inbox_capacity) {}
+Room::Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
+           HistoryStore::RoomHistory history)
+    : name_(std::move(name)),
+      inbox_(context.get_executor(), inbox_capacity),
+      last_id_(history.last_id),
+      store_(store),
+      settings_(settings),
+      epoch_(std::move(history.epoch)),
+      history_(std::make_move_iterator(history.events.begin()),
+               std::make_move_iterator(history.events.end())) {}
 
 void Room::start() {
   asio::co_spawn(
@@ -78,21 +87,35 @@ void Room::flush_if_backlogged() {
 void Room::handle(RoomCommand& command) {
   switch (command.kind) {
     case RoomCommand::Kind::join:
-      join(std::move(command.subscriber));
+      join(command);
       break;
     case RoomCommand::Kind::leave:
       leave(*command.subscriber);
       break;
     case RoomCommand::Kind::publish:
       publish(command);
+      return;  // stores its events itself, with the publisher's reply
+    case RoomCommand::Kind::presence:
+      answer_presence(command);
+      break;
+    case RoomCommand::Kind::history:
+      answer_history(command);
       break;
   }
+  close_too_slow();
+  store(nullptr, 0);
 }
 
-void Room::join(std::shared_ptr<Subscriber> subscriber) {
+void Room::join(RoomCommand& command) {
+  auto& subscriber = command.subscriber;
+  // What it missed goes into its queue before anything live can: no gap, no duplicate.
+  if (command.since) replay(*subscriber, *command.since, command.epoch);
   subscriber->room_slot_ = subscribers_.size();
   if (subscriber->format() == EventFormat::text) ++text_subscribers_;
+  if (subscriber->wants_presence_events()) ++presence_subscribers_;
+  const std::string& name = subscriber->name();
   subscribers_.push_back(std::move(subscriber));
+  if (++sessions_by_name_[name] == 1) announce(EventType::join, name);
 }
 
 bool Room::is_member(const Subscriber& subscriber) const {
@@ -104,6 +127,7 @@ void Room::leave(Subscriber& subscriber) {
   if (!is_member(subscriber)) return;  // already gone
   const std::size_t slot = subscriber.room_slot_;
   if (subscriber.format() == EventFormat::text) --text_subscribers_;
+  if (subscriber.wants_presence_events()) --presence_subscribers_;
   subscriber.room_slot_ = std::numeric_limits<std::size_t>::max();
   // Swap-remove: order in this list means nothing, and removal stays O(1).
   if (slot != subscribers_.size() - 1) {
@@ -111,13 +135,19 @@ void Room::leave(Subscriber& subscriber) {
     subscribers_[slot]->room_slot_ = slot;
   }
   subscribers_.pop_back();
+  // The user leaves with their last session.
+  const auto sessions = sessions_by_name_.find(subscriber.name());
+  if (sessions != sessions_by_name_.end() && --sessions->second == 0) {
+    sessions_by_name_.erase(sessions);
+    announce(EventType::leave, subscriber.name());
+  }
 }
 
-SharedFrame Room::encode_json(std::uint64_t id, const std::string& author, const std::string& text,
-                              std::int64_t ts) const {
+SharedFrame Room::encode_json(const StoredEvent& event) const {
   thread_local std::string payload;
   payload.clear();
-  protocol::append_event_json(payload, protocol::Event{id, name_, "message", author, text, ts});
+  protocol::append_event_json(payload, protocol::Event{event.id, name_, event_type_name(event.type),
+                                                       event.name, event.text, event.ts});
   return protocol::share(protocol::text_frame(payload));
 }
 
@@ -132,15 +162,14 @@ void Room::deliver(Subscriber& subscriber) {
 void Room::publish(RoomCommand& command) {
   if (command.texts.empty()) return;
   const std::uint64_t first_id = last_id_ + 1;
-  if (command.reply) command.reply->try_send(asio::error_code{}, first_id);
 
   // Encode each event once per format in use; every subscriber shares the same bytes.
   const bool want_json = subscribers_.size() > text_subscribers_;
   const std::int64_t ts = now_ms();
-  for (const auto& text : command.texts) {
-    const std::uint64_t id = ++last_id_;
-    if (want_json) json_frames_.push_back(encode_json(id, command.name, text, ts));
-    if (text_subscribers_ > 0) text_frames_.push_back(protocol::share(protocol::text_frame(text)));
+  for (auto& text : command.texts) {
+    const auto event = record(EventType::message, command.name, std::move(text), ts);
+    if (want_json) json_frames_.push_back(encode_json(*event));
+    if (text_subscribers_ > 0) text_frames_.push_back(protocol::share(protocol::text_frame(event->text)));
   }
 
   // The whole batch goes into each queue at once: one lock, one wake-up, one gather write. The author
@@ -153,14 +182,139 @@ void Room::publish(RoomCommand& command) {
   }
   json_frames_.clear();
   text_frames_.clear();
+  close_too_slow();
+  store(std::move(command.reply), first_id);
+}
+
+void Room::close_too_slow() {
   // A subscriber whose queue is full is closed rather than waited for: the room never slows down for one.
-  for (Subscriber* subscriber : too_slow_) {
+  // Its leave event may find others too slow in turn.
+  while (!too_slow_.empty()) {
+    Subscriber* subscriber = too_slow_.back();
+    too_slow_.pop_back();
+    if (!is_member(*subscriber)) continue;
     if (subscriber->queue().close(protocol::close_code::policy_violation, "too slow", false)) {
       subscriber->wake_writer();
     }
     leave(*subscriber);
   }
-  too_slow_.clear();
+}
+
+// ---- history ----------------------------------------------------------------------------------------------
+
+SharedEvent Room::record(EventType type, const std::string& name, std::string text, std::int64_t ts) {
+  auto event = std::make_shared<const StoredEvent>(StoredEvent{++last_id_, ts, type, name, std::move(text)});
+  history_.push_back(event);
+  unstored_.push_back(event);
+  trim_history(ts);
+  return event;
+}
+
+void Room::trim_history(std::int64_t now) {
+  while (history_.size() > settings_.max_events) history_.pop_front();
+  const std::int64_t oldest_kept = now - settings_.max_age.count();
+  while (!history_.empty() && history_.front()->ts < oldest_kept) history_.pop_front();
+}
+
+void Room::store(std::shared_ptr<PublishReply> reply, std::uint64_t first_id) {
+  const bool sync = settings_.durability == config::History::Durability::sync;
+  HistoryStore::Committed committed;
+  if (reply && sync) {
+    // sync: the publisher hears its id only once the event is on disk.
+    committed = [reply, first_id](bool ok) {
+      reply->try_send(ok ? asio::error_code{} : asio::error::no_recovery, first_id);
+    };
+  } else if (reply) {
+    reply->try_send(asio::error_code{}, first_id);
+  }
+  if (unstored_.empty()) return;
+  std::vector<SharedEvent> events;
+  events.swap(unstored_);
+  store_.append(name_, std::move(events), std::move(committed));
+}
+
+void Room::announce(EventType type, const std::string& name) {
+  const auto event = record(type, name, {}, now_ms());
+  if (presence_subscribers_ == 0) return;
+  json_frames_.push_back(encode_json(*event));
+  for (auto& subscriber : subscribers_) {
+    if (subscriber->wants_presence_events()) deliver(*subscriber);
+  }
+  json_frames_.clear();
+}
+
+void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch) {
+  trim_history(now_ms());
+  const std::uint64_t oldest = history_.empty() ? last_id_ + 1 : history_.front()->id;
+  // Complete: the client's epoch, an id we gave, and nothing after it trimmed away.
+  const bool complete = (epoch.empty() || epoch == epoch_) && since <= last_id_ && since + 1 >= oldest;
+  const bool json = subscriber.format() == EventFormat::json;
+  std::vector<SharedFrame> frames;
+  if (json) {
+    std::string payload = "{\"type\":\"recovered\",\"room\":";
+    protocol::append_json_string(payload, name_);
+    payload += ",\"epoch\":";
+    protocol::append_json_string(payload, epoch_);
+    payload += complete ? ",\"complete\":true}" : ",\"complete\":false}";
+    frames.push_back(protocol::share(protocol::text_frame(payload)));
+  }
+  // Ids in history_ are consecutive, so the first event after `since` is found by subtraction.
+  const std::size_t first =
+      since < oldest ? 0
+                     : static_cast<std::size_t>(std::min<std::uint64_t>(since + 1 - oldest, history_.size()));
+  for (std::size_t i = first; i < history_.size(); ++i) {
+    const StoredEvent& event = *history_[i];
+    if (event.type == EventType::message) {
+      frames.push_back(json ? encode_json(event) : protocol::share(protocol::text_frame(event.text)));
+    } else if (subscriber.wants_presence_events()) {
+      frames.push_back(encode_json(event));
+    }
+  }
+  // A replay is bounded by history.max_events, not by the live queue's limit.
+  if (subscriber.queue().push_replay(frames)) subscriber.wake_writer();
+}
+
+void Room::answer_history(RoomCommand& command) {
+  trim_history(now_ms());
+  const std::uint64_t oldest = history_.empty() ? last_id_ + 1 : history_.front()->id;
+  const std::uint64_t before = command.before == 0 ? last_id_ + 1 : command.before;
+  const std::size_t end =
+      before <= oldest ? 0
+                       : static_cast<std::size_t>(std::min<std::uint64_t>(before - oldest, history_.size()));
+  const std::size_t begin = end > command.limit ? end - command.limit : 0;
+
+  std::string body = "{\"room\":";
+  protocol::append_json_string(body, name_);
+  body += ",\"epoch\":";
+  protocol::append_json_string(body, epoch_);
+  body += ",\"events\":[";
+  for (std::size_t i = begin; i < end; ++i) {
+    if (i > begin) body.push_back(',');
+    const StoredEvent& event = *history_[i];
+    protocol::append_event_json(body, protocol::Event{event.id, name_, event_type_name(event.type),
+                                                      event.name, event.text, event.ts});
+  }
+  body += "],\"next_before\":";
+  body += begin > 0 ? std::to_string(history_[begin]->id) : "null";
+  body += "}\n";
+  command.answer->try_send(asio::error_code{}, std::move(body));
+}
+
+void Room::answer_presence(RoomCommand& command) {
+  std::vector<std::pair<std::string_view, std::uint32_t>> users(sessions_by_name_.begin(),
+                                                                sessions_by_name_.end());
+  std::sort(users.begin(), users.end());
+  std::string body = "{\"room\":";
+  protocol::append_json_string(body, name_);
+  body += ",\"users\":[";
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    body += "{\"name\":";
+    protocol::append_json_string(body, users[i].first);
+    body += ",\"sessions\":" + std::to_string(users[i].second) + "}";
+  }
+  body += "]}\n";
+  command.answer->try_send(asio::error_code{}, std::move(body));
 }
 
 }  // namespace chatd

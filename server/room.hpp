@@ -4,33 +4,47 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <asio/awaitable.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/io_context.hpp>
 
+#include "config/config.hpp"
+#include "server/history_store.hpp"
 #include "server/subscriber.hpp"
 
 namespace chatd {
 
-// Where an HTTP publisher waits for the id its message was given.
+// Where an HTTP publisher waits for the id its message was given (an error: it could not be stored).
 using PublishReply = asio::experimental::concurrent_channel<void(asio::error_code, std::uint64_t)>;
+// Where a query (presence, history) waits for its answer: the JSON body.
+using QueryReply = asio::experimental::concurrent_channel<void(asio::error_code, std::string)>;
 
 struct RoomCommand {
-  enum class Kind { join, leave, publish };
+  enum class Kind { join, leave, publish, presence, history };
   Kind kind = Kind::publish;
   std::shared_ptr<Subscriber> subscriber;  // join, leave; publish: the author, if it is a subscriber
   std::string name;                        // publish: the author
   std::vector<std::string> texts;          // publish: one or more messages, given consecutive ids
   std::shared_ptr<PublishReply> reply;     // publish: optional; gets the id of the first text
+  std::optional<std::uint64_t> since;      // join: recover the events after this id first
+  std::string epoch;                       // join with since: the epoch the client knows ("" = any)
+  std::uint64_t before = 0;                // history: events older than this id (0: the newest)
+  std::size_t limit = 0;                   // history: at most this many events
+  std::shared_ptr<QueryReply> answer;      // presence, history
 };
 
 class Room : public std::enable_shared_from_this<Room> {
  public:
-  Room(std::string name, asio::io_context& context);
+  // `history` is what the store remembers of this room.
+  Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
+       HistoryStore::RoomHistory history);
 
   const std::string& name() const { return name_; }
 
@@ -55,19 +69,35 @@ class Room : public std::enable_shared_from_this<Room> {
   asio::awaitable<void> run();
   void handle(RoomCommand& command);
   void flush_if_backlogged();
-  void join(std::shared_ptr<Subscriber> subscriber);
+  void join(RoomCommand& command);
   void leave(Subscriber& subscriber);
   bool is_member(const Subscriber& subscriber) const;
   void publish(RoomCommand& command);
   void deliver(Subscriber& subscriber);  // pushes the batch being published
-  SharedFrame encode_json(std::uint64_t id, const std::string& author, const std::string& text,
-                          std::int64_t ts) const;
+  void close_too_slow();
+  // History.
+  SharedEvent record(EventType type, const std::string& name, std::string text, std::int64_t ts);
+  void store(std::shared_ptr<PublishReply> reply, std::uint64_t first_id);
+  void trim_history(std::int64_t now);
+  void announce(EventType type, const std::string& name);  // join, leave
+  void replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch);
+  void answer_history(RoomCommand& command);
+  void answer_presence(RoomCommand& command);
+  SharedFrame encode_json(const StoredEvent& event) const;
 
   std::string name_;
   Inbox inbox_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
   std::size_t text_subscribers_ = 0;  // the rest want JSON
+  std::size_t presence_subscribers_ = 0;
+  std::unordered_map<std::string, std::uint32_t> sessions_by_name_;  // presence
   std::uint64_t last_id_ = 0;
+  // History: the retained events, oldest first, with consecutive ids; the store keeps them on disk.
+  HistoryStore& store_;
+  const config::History& settings_;
+  std::string epoch_;
+  std::deque<SharedEvent> history_;
+  std::vector<SharedEvent> unstored_;  // recorded during this command, handed to the store after it
   // Scratch for one fan-out: the frames of a batch in each format, and the subscribers found too slow.
   std::vector<SharedFrame> json_frames_;
   std::vector<SharedFrame> text_frames_;

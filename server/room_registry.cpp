@@ -2,10 +2,13 @@
 
 #include <thread>
 
+#include "server/log.hpp"
+
 namespace chatd {
 
-RoomRegistry::RoomRegistry(const config::Rooms& settings, WorkerPool& workers)
-    : settings_(settings), workers_(workers) {
+RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History& history, HistoryStore& store,
+                           WorkerPool& workers)
+    : settings_(settings), history_(history), store_(store), workers_(workers) {
   std::lock_guard lock(mutex_);
   for (const auto& name : settings_.names) create_locked(name);
   create_locked(settings_.default_room);
@@ -14,13 +17,26 @@ RoomRegistry::RoomRegistry(const config::Rooms& settings, WorkerPool& workers)
 std::shared_ptr<Room> RoomRegistry::create_locked(const std::string& name) {
   auto& slot = rooms_[name];
   if (!slot) {
-    slot = std::make_shared<Room>(name, workers_.next().context());
+    try {
+      slot = std::make_shared<Room>(name, workers_.next().context(), store_, history_, store_.load(name));
+    } catch (...) {
+      rooms_.erase(name);
+      throw;
+    }
     slot->start();
   }
   return slot;
 }
 
 RoomRegistry::Lookup RoomRegistry::find(std::string_view name) {
+  return find(name, false);
+}
+
+RoomRegistry::Lookup RoomRegistry::find_existing(std::string_view name) {
+  return find(name, true);
+}
+
+RoomRegistry::Lookup RoomRegistry::find(std::string_view name, bool only_existing) {
   Lookup result;
   if (!config::is_valid_room_name(name)) {
     result.status = 400;
@@ -33,7 +49,7 @@ RoomRegistry::Lookup RoomRegistry::find(std::string_view name) {
     result.room = found->second;
     return result;
   }
-  if (!settings_.dynamic) {
+  if (!settings_.dynamic || (only_existing && !store_.knows(key))) {
     result.status = 404;
     result.error = "no room named \"" + key + "\"";
     return result;
@@ -43,7 +59,13 @@ RoomRegistry::Lookup RoomRegistry::find(std::string_view name) {
     result.error = "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")";
     return result;
   }
-  result.room = create_locked(key);
+  try {
+    result.room = create_locked(key);
+  } catch (const StoreError& error) {
+    log::error("history: ", error.what());
+    result.status = 503;
+    result.error = "the history of room \"" + key + "\" cannot be read";
+  }
   return result;
 }
 

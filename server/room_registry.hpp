@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "server/history_store.hpp"
 #include "server/room.hpp"
 #include "server/worker_pool.hpp"
 
@@ -17,15 +18,19 @@ namespace chatd {
 
 class RoomRegistry {
  public:
-  RoomRegistry(const config::Rooms& settings, WorkerPool& workers);
+  // Makes the configured rooms, loading their history: throws StoreError when the store cannot.
+  RoomRegistry(const config::Rooms& settings, const config::History& history, HistoryStore& store,
+               WorkerPool& workers);
 
   struct Lookup {
     std::shared_ptr<Room> room;  // null on failure
-    int status = 0;              // 400 invalid name, 404 unknown room, 503 room limit reached
+    int status = 0;  // 400 invalid name, 404 unknown room, 503 room limit reached or history unreadable
     std::string error;
   };
-  // Any thread.
+  // Any thread. Makes the room on first use when rooms are dynamic.
   Lookup find(std::string_view name);
+  // Any thread. Only a room that is live or has a stored history: asking about a room makes none.
+  Lookup find_existing(std::string_view name);
 
   std::size_t size();
   // Closes every inbox and waits (until `deadline`) for the actors to end.
@@ -34,9 +39,12 @@ class RoomRegistry {
   void release_all_after_stop();
 
  private:
+  Lookup find(std::string_view name, bool only_existing);
   std::shared_ptr<Room> create_locked(const std::string& name);
 
   const config::Rooms& settings_;
+  const config::History& history_;
+  HistoryStore& store_;
   WorkerPool& workers_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;

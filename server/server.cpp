@@ -43,7 +43,8 @@ void raise_open_file_limit() {
 Server::Server(config::Config config)
     : config_(std::move(config)),
       workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
-      rooms_(config_.rooms, workers_),
+      store_(open_history_store(config_.history)),
+      rooms_(config_.rooms, config_.history, *store_, workers_),
       http_limiter_(config_.publish.rate, config_.publish.burst),
       static_files_(config_.static_files.root, config_.routes.static_files),
       context_{config_, workers_, rooms_, http_limiter_, static_files_} {
@@ -90,6 +91,7 @@ void Server::shut_down() {
   workers_.stop();
   workers_.join();
   rooms_.release_all_after_stop();
+  store_->close();  // commits what the rooms appended last
   log::info("stopped");
 }
 

@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "server/address_limiter.hpp"
+#include "server/history_store.hpp"
 #include "server/listener.hpp"
 #include "server/room_registry.hpp"
 #include "server/server_context.hpp"
@@ -15,7 +16,7 @@ namespace chatd {
 
 class Server {
  public:
-  // Binds the listening socket: throws std::system_error when it cannot.
+  // Opens the history store (throws StoreError) and binds the listening socket (throws std::system_error).
   explicit Server(config::Config config);
   ~Server();
 
@@ -27,6 +28,7 @@ class Server {
 
   config::Config config_;
   WorkerPool workers_;
+  std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
   RoomRegistry rooms_;
   AddressLimiter http_limiter_;
   StaticFiles static_files_;

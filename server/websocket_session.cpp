@@ -32,12 +32,14 @@ const SharedFrame& ping() {
 
 WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
                                    Options options)
-    : Subscriber(context.config.subscriber.queue, options.format),
+    : Subscriber(context.config.subscriber.queue, options.format, std::move(options.name),
+                 options.presence_events),
       socket_(std::move(socket)),
       worker_(worker),
       context_(context),
       room_(std::move(options.room)),
-      name_(std::move(options.name)),
+      since_(options.since),
+      epoch_(std::move(options.epoch)),
       peer_(std::move(options.peer)),
       pending_input_(std::move(options.initial_bytes)),
       reader_(context.config.limits.max_message_size),
@@ -48,12 +50,15 @@ asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   last_received_ = last_ping_ = Clock::now();
   // Join before answering: a client that has seen 101 is in the room, so whatever anyone
   // publishes after that reaches it.
-  auto joining = room_->send(membership(RoomCommand::Kind::join));
+  RoomCommand join = membership(RoomCommand::Kind::join);
+  join.since = since_;
+  join.epoch = std::move(epoch_);
+  auto joining = room_->send(std::move(join));
   if (!(co_await std::move(joining))) co_return false;
   auto [ec, written] =
       co_await asio::async_write(socket_, asio::buffer(handshake_response), as_tuple(use_awaitable));
   if (ec) co_return false;
-  log::info("open peer=", peer_, " room=", room_->name(), " name=", name_,
+  log::info("open peer=", peer_, " room=", room_->name(), " name=", name(),
             " format=", format() == EventFormat::json ? "json" : "text");
   socket_.non_blocking(true, ec);
   co_return true;
@@ -87,7 +92,7 @@ void WebSocketSession::log_close() {
   if (!log::enabled(log::Level::info)) return;
   // One line per connection: our close code and reason (or the peer's), and how TCP ended if not cleanly.
   std::ostringstream line;
-  line << "close peer=" << peer_ << " room=" << room_->name() << " name=" << name_;
+  line << "close peer=" << peer_ << " room=" << room_->name() << " name=" << name();
   if (const auto code = queue().close_code())
     line << " code=" << code << " reason=\"" << queue().close_reason() << "\"";
   if (peer_close_received_) line << " peer_code=" << peer_close_code_;
@@ -266,7 +271,7 @@ RoomCommand WebSocketSession::membership(RoomCommand::Kind kind) {
 // gather write per subscriber instead of one per message.
 RoomCommand WebSocketSession::outgoing_command() {
   RoomCommand command = membership(RoomCommand::Kind::publish);
-  command.name = name_;
+  command.name = name();
   command.texts.swap(outgoing_);
   return command;
 }

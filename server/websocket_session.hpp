@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,11 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
     std::shared_ptr<Room> room;
     std::string name;
     EventFormat format = EventFormat::json;
-    std::string peer;           // "address:port", for logs
-    std::string initial_bytes;  // frames that arrived with the handshake
+    bool presence_events = false;        // deliver join and leave events too
+    std::optional<std::uint64_t> since;  // recover the events after this id first
+    std::string epoch;                   // with since: the epoch the client last saw
+    std::string peer;                    // "address:port", for logs
+    std::string initial_bytes;           // frames that arrived with the handshake
   };
 
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
@@ -95,7 +99,8 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   Worker& worker_;
   const ServerContext& context_;
   std::shared_ptr<Room> room_;
-  std::string name_;
+  std::optional<std::uint64_t> since_;  // for the join
+  std::string epoch_;
   std::string peer_;
   std::string pending_input_;  // bytes received with the handshake, parsed first
   protocol::FrameReader reader_;

@@ -20,13 +20,13 @@ TEST_CASE("POST /publish answers 202 with the id, from text/plain and JSON bodie
 
   auto plain = http_post(server.port(), "/publish?room=ops", "deploy done");
   CHECK(plain.status == 202);
-  CHECK(plain.body == "{\"id\":1,\"room\":\"ops\"}\n");
+  CHECK(plain.body == "{\"id\":2,\"room\":\"ops\"}\n");  // 1 was the subscriber's join
   CHECK(plain.header("content-type") == "application/json");
 
   auto json = http_post(server.port(), "/publish", R"({"room":"ops","text":"from json","name":"bob"})",
                         "application/json");
   CHECK(json.status == 202);
-  CHECK(json.body == "{\"id\":2,\"room\":\"ops\"}\n");
+  CHECK(json.body == "{\"id\":3,\"room\":\"ops\"}\n");
 
   auto first = subscriber.next();
   REQUIRE(first);

@@ -267,11 +267,12 @@ def test_http_publish_reaches_subscriber():
             async with connect(server, "?room=ops&name=alice") as ws:
                 response = await apost(server, "?room=ops", "deploy done")
                 assert response.status == 202, response
-                assert response.json() == {"id": 1, "room": "ops"}, response
+                # Id 1 was alice's join: join and leave events take ids too.
+                assert response.json() == {"id": 2, "room": "ops"}, response
                 event = await recv_json(ws)
                 # The HTTP publisher has no name in this request; the spec does not fix the default.
                 assert isinstance(event.get("name"), str) and event["name"], event
-                assert_event(event, id=1, room="ops", name=event["name"], text="deploy done")
+                assert_event(event, id=2, room="ops", name=event["name"], text="deploy done")
         run_async(body)
 
 
@@ -279,13 +280,13 @@ def test_ids_count_up_per_room():
     with ChatServer() as server:
         async def body():
             async with connect(server, "?room=x") as x_ws, connect(server, "?room=y") as y_ws:
-                # Interleave the rooms: each keeps its own counter starting at 1.
-                expected = [("x", 1), ("y", 1), ("x", 2), ("x", 3), ("y", 2)]
+                # Interleave the rooms: each keeps its own counter, where id 1 was its subscriber's join.
+                expected = [("x", 2), ("y", 2), ("x", 3), ("x", 4), ("y", 3)]
                 for room, want_id in expected:
                     response = await apost(server, f"?room={room}", f"msg {room}{want_id}")
                     assert response.status == 202, response
                     assert response.json() == {"id": want_id, "room": room}, response
-                for ws, room, ids in ((x_ws, "x", [1, 2, 3]), (y_ws, "y", [1, 2])):
+                for ws, room, ids in ((x_ws, "x", [2, 3, 4]), (y_ws, "y", [2, 3])):
                     for want_id in ids:
                         event = await recv_json(ws)
                         assert event["room"] == room and event["id"] == want_id, event
@@ -298,12 +299,13 @@ def test_ws_message_published_to_room_including_sender():
         async def body():
             async with connect(server, "?room=team&name=alice") as alice, \
                     connect(server, "?room=team&name=bob") as bob:
+                # Ids 1 and 2 were their joins.
                 await alice.send("hello team")
                 for ws in (alice, bob):
-                    assert_event(await recv_json(ws), id=1, room="team", name="alice", text="hello team")
+                    assert_event(await recv_json(ws), id=3, room="team", name="alice", text="hello team")
                 await bob.send("hi alice")
                 for ws in (alice, bob):
-                    assert_event(await recv_json(ws), id=2, room="team", name="bob", text="hi alice")
+                    assert_event(await recv_json(ws), id=4, room="team", name="bob", text="hi alice")
         run_async(body)
 
 
@@ -327,13 +329,13 @@ def test_defaults_room_general_and_guest_name():
                 event = await recv_json(ws)
                 assert event["room"] == "general", event
                 assert re.fullmatch(r"guest-[0-9a-f]{4}", event["name"]), event
-                assert_event(event, id=1, room="general", name=event["name"], text="who am i")
+                assert_event(event, id=2, room="general", name=event["name"], text="who am i")  # 1: its join
                 # A POST naming no room goes to the default room too.
                 response = await apost(server, "", "to the default room")
                 assert response.status == 202, response
-                assert response.json() == {"id": 2, "room": "general"}, response
+                assert response.json() == {"id": 3, "room": "general"}, response
                 event = await recv_json(ws)
-                assert event["id"] == 2 and event["text"] == "to the default room", event
+                assert event["id"] == 3 and event["text"] == "to the default room", event
         run_async(body)
 
 
@@ -381,8 +383,8 @@ def test_publish_json_body():
                 response = await apost(server, "", payload, "-H", "Content-Type: application/json")
                 assert response.status == 202, response
                 assert response.headers.get("content-type", "").startswith("application/json"), response
-                assert response.json() == {"id": 1, "room": "ops"}, response
-                assert_event(await recv_json(ws), id=1, room="ops", name="bob", text="deploy done")
+                assert response.json() == {"id": 2, "room": "ops"}, response  # 1: the subscriber's join
+                assert_event(await recv_json(ws), id=2, room="ops", name="bob", text="deploy done")
         run_async(body)
 
 
@@ -519,7 +521,8 @@ def test_allowed_origins():
                 raise AssertionError("a foreign Origin was accepted")
             async with connect(server, "?room=ops&name=alice", origin="https://chat.example.com") as ws:
                 await ws.send("from an allowed origin")
-                assert_event(await recv_json(ws), id=1, room="ops", name="alice", text="from an allowed origin")
+                # Id 1 is alice's join: the refused connection never joined.
+                assert_event(await recv_json(ws), id=2, room="ops", name="alice", text="from an allowed origin")
         run_async(body)
 
 
@@ -530,11 +533,12 @@ def test_oversized_ws_message_closes_1009():
                 await ws.send("z" * 2000)
                 assert await close_code_after(ws) == 1009
                 assert ws.close_code == 1009
-            # The oversized message must not have been published: a new subscriber's first id is 1.
+            # The oversized message must not have been published: ids 1 to 3 are the first subscriber's
+            # join and leave and carol's join, so carol's message is 4.
             async with connect(server, "?room=ops&name=carol") as ws:
                 await ws.send("small")
                 event = await recv_json(ws)
-                assert event["id"] == 1 and event["text"] == "small", event
+                assert event["id"] == 4 and event["text"] == "small", event
         run_async(body)
 
 

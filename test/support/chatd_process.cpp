@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -21,14 +22,27 @@ std::string write_temp_file(const std::string& content, const std::string& suffi
   return path;
 }
 
+std::string make_temp_folder() {
+  std::string path = "/tmp/chatd-test-XXXXXX";
+  if (!mkdtemp(path.data())) throw std::runtime_error("mkdtemp failed");
+  return path;
+}
+
+void remove_folder(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
 std::string ChatdProcess::binary() {
   const char* path = std::getenv("CHATD_BIN");
   if (!path) throw std::runtime_error("CHATD_BIN is not set (run through meson test)");
   return path;
 }
 
-ChatdProcess::ChatdProcess(const std::string& yaml) {
-  config_path_ = write_temp_file("listen: { address: 127.0.0.1, port: 0 }\n" + yaml);
+ChatdProcess::ChatdProcess(const std::string& yaml, const std::string& folder)
+    : folder_(folder.empty() ? make_temp_folder() : folder), own_folder_(folder.empty()) {
+  config_path_ = folder_ + "/chat.yaml";
+  std::ofstream(config_path_) << "listen: { address: 127.0.0.1, port: 0 }\n" << yaml;
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   const std::string bin = binary();
@@ -43,6 +57,7 @@ ChatdProcess::ChatdProcess(const std::string& yaml) {
   if (!wait_for_log("listening on ", std::chrono::seconds(10))) {
     stop(SIGKILL);
     log_reader_.join();  // the destructor does not run for an object whose constructor throws
+    if (own_folder_) remove_folder(folder_);
     throw std::runtime_error("chatd did not start:\n" + log());
   }
   // "listening on 127.0.0.1:PORT with N threads"
@@ -56,7 +71,7 @@ ChatdProcess::ChatdProcess(const std::string& yaml) {
 ChatdProcess::~ChatdProcess() {
   if (exit_status_ < 0 && pid_ > 0) stop(SIGKILL);
   if (log_reader_.joinable()) log_reader_.join();
-  std::remove(config_path_.c_str());
+  if (own_folder_) remove_folder(folder_);
 }
 
 void ChatdProcess::read_log(int fd) {

@@ -17,7 +17,9 @@ namespace chatd::test {
 class ChatdProcess {
  public:
   // `yaml` is the config minus `listen:`, which is added (127.0.0.1, port 0). Throws if it does not start.
-  explicit ChatdProcess(const std::string& yaml = "");
+  // The config is written into `folder` (so a relative history.path such as the default chat.db lands
+  // there); without one, a fresh temporary folder is made, and removed afterwards.
+  explicit ChatdProcess(const std::string& yaml = "", const std::string& folder = "");
   ~ChatdProcess();
   ChatdProcess(const ChatdProcess&) = delete;
   ChatdProcess& operator=(const ChatdProcess&) = delete;
@@ -40,6 +42,8 @@ class ChatdProcess {
  private:
   void read_log(int fd);
 
+  std::string folder_;
+  bool own_folder_ = false;
   std::string config_path_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
@@ -49,6 +53,10 @@ class ChatdProcess {
   std::condition_variable changed_;
   std::string log_;
 };
+
+// A fresh temporary folder, and removing one with everything in it.
+std::string make_temp_folder();
+void remove_folder(const std::string& path);
 
 // Writes `content` to a fresh temporary file and returns its path.
 std::string write_temp_file(const std::string& content, const std::string& suffix = ".yaml");

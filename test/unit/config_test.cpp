@@ -74,6 +74,14 @@ void check_defaults(const Config& config) {
   CHECK(config.limits.max_message_size == 65536);
   CHECK(config.limits.max_header_size == 8192);
   CHECK(config.static_files.root == "static");
+  CHECK(config.routes.presence == "/presence");
+  CHECK(config.routes.history == "/history");
+  CHECK(config.history.store == History::Store::sqlite);
+  CHECK(std::filesystem::path(config.history.path).filename() == "chat.db");
+  CHECK(config.history.max_events == 10000);
+  CHECK(config.history.max_age == std::chrono::hours(24 * 30));
+  CHECK(config.history.durability == History::Durability::batch);
+  CHECK(config.history.flush_interval == 50ms);
   CHECK(config.log.level == LogLevel::info);
 }
 
@@ -243,7 +251,7 @@ TEST_CASE("an unknown top-level key names itself, the known keys, and its positi
   CHECK(error.column() == 1);
   CHECK(std::string(error.what()) ==
         "test.yaml:3:1: listen_port: unknown key 'listen_port' (known: listen, server, routes, rooms, "
-        "subscriber, publish, limits, static, log)");
+        "subscriber, publish, limits, static, history, log)");
 }
 
 TEST_CASE("an unknown nested key points at the key") {
@@ -605,6 +613,39 @@ TEST_CASE("static.root and log.level are checked") {
   CHECK(std::string(error_of("log:\n  level: verbose\n").what()) ==
         "test.yaml:2:10: log.level: expected one of debug, info, warn, error, got 'verbose'");
   CHECK(error_of("log: {level: INFO}").key() == "log.level");
+}
+
+TEST_CASE("history values are checked") {
+  const Config config = load_string(
+      "history: {store: memory, path: /var/lib/chatd/chat.db, max_events: 500, max_age: 2h,"
+      " durability: sync, flush_interval: 10ms}\nroutes: {presence: /who, history: /log}");
+  CHECK(config.history.store == History::Store::memory);
+  CHECK(config.history.path == "/var/lib/chatd/chat.db");
+  CHECK(config.history.max_events == 500);
+  CHECK(config.history.max_age == std::chrono::hours(2));
+  CHECK(config.history.durability == History::Durability::sync);
+  CHECK(config.history.flush_interval == 10ms);
+  CHECK(config.routes.presence == "/who");
+  CHECK(config.routes.history == "/log");
+
+  CHECK(std::string(error_of("history:\n  store: postgres\n").what()) ==
+        "test.yaml:2:10: history.store: expected sqlite or memory, got 'postgres'");
+  CHECK(std::string(error_of("history:\n  durability: always\n").what()) ==
+        "test.yaml:2:15: history.durability: expected batch or sync, got 'always'");
+  CHECK(error_of("history: {max_events: 0}").key() == "history.max_events");
+  CHECK(error_of("history: {max_age: 0s}").key() == "history.max_age");
+  CHECK(error_of("history: {flush_interval: 11s}").key() == "history.flush_interval");
+  CHECK(error_of("history: {path: ''}").key() == "history.path");
+  CHECK(error_of("history: {wal: true}").key() == "history.wal");
+  CHECK(std::string(error_of("routes:\n  history: /healthz\n").what()) ==
+        "test.yaml:2:12: routes.history: '/healthz' is already the path of routes.health; every route needs "
+        "its "
+        "own path");
+}
+
+TEST_CASE("relative history.path is resolved against base_dir") {
+  CHECK(load_string("", "x", "/etc/chatd").history.path == "/etc/chatd/chat.db");
+  CHECK(load_string("history: {path: /srv/chat.db}", "x", "/etc/chatd").history.path == "/srv/chat.db");
 }
 
 TEST_CASE("a long bad value is shortened in the message") {

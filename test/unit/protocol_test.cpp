@@ -973,12 +973,20 @@ TEST_CASE("append_event_json") {
         "\"text\":\"deploy \\\"done\\\"\\n\",\"ts\":1763800000123}");
 
   Event extremes;
+  extremes.type = "message";
   extremes.id = 18446744073709551615ull;
   extremes.ts = -5;
   std::string out2;
   append_event_json(out2, extremes);
   CHECK(out2 ==
-        "{\"id\":18446744073709551615,\"room\":\"\",\"type\":\"\",\"name\":\"\",\"text\":\"\",\"ts\":-5}");
+        "{\"id\":18446744073709551615,\"room\":\"\",\"type\":\"message\",\"name\":\"\",\"text\":\"\",\"ts\":-"
+        "5}");
+
+  // join and leave carry no text.
+  Event leave{18, "ops", "leave", "alice", "ignored", 1763800000456};
+  std::string out3;
+  append_event_json(out3, leave);
+  CHECK(out3 == "{\"id\":18,\"room\":\"ops\",\"type\":\"leave\",\"name\":\"alice\",\"ts\":1763800000456}");
 }
 
 TEST_CASE("error_json") {
