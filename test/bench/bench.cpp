@@ -40,6 +40,7 @@ struct Options {
   int rooms = 1;
   int threads = 0;
   std::string format = "text";
+  std::string history = "sqlite";  // history.store
 };
 
 Options parse(int argc, char** argv) {
@@ -47,7 +48,8 @@ Options parse(int argc, char** argv) {
   const std::map<std::string, int*> numbers = {
       {"--subs", &o.subs}, {"--msgs", &o.msgs},   {"--size", &o.size},      {"--window", &o.window},
       {"--idle", &o.idle}, {"--rooms", &o.rooms}, {"--threads", &o.threads}};
-  const std::map<std::string, std::string*> words = {{"--scenario", &o.scenario}, {"--format", &o.format}};
+  const std::map<std::string, std::string*> words = {
+      {"--scenario", &o.scenario}, {"--format", &o.format}, {"--history", &o.history}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (auto number = numbers.find(key); number != numbers.end()) {
@@ -88,7 +90,8 @@ std::string config(const Options& o) {
   // The limiter and slow-client policy stay on; the benchmark only widens them, like the peers' harness.
   return "server: { threads: " + std::to_string(o.threads) +
          " }\npublish: { rate: 100000000, burst: 100000000 }\nsubscriber: { queue: 256 }\nlog: { level: info "
-         "}\n";
+         "}\nhistory: { store: " +
+         o.history + " }\n";
 }
 
 // "seq:send_time_ns:" padded with 'x' to `size` bytes.
@@ -219,15 +222,15 @@ int fanout(const Options& o) {
   const auto lat = percentiles(latencies);
   std::printf(
       "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (format=%s, window %d, server "
-      "threads %s)\n"
+      "threads %s, history %s)\n"
       "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
       "  server CPU %.2f s = %.3f us per delivery\n"
       "  order errors %lld, closed by server %lld\n",
       o.subs, room_count, o.msgs, o.size, o.format.c_str(), o.window,
-      o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), deliveries, expected, seconds,
-      deliveries / seconds, lat.p50, lat.p99, lat.max, cpu, cpu * 1e6 / std::max(1LL, deliveries), errors,
-      closed);
+      o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), deliveries,
+      expected, seconds, deliveries / seconds, lat.p50, lat.p99, lat.max, cpu,
+      cpu * 1e6 / std::max(1LL, deliveries), errors, closed);
   server.stop();
   const bool ok = deliveries == expected && errors == 0 && closed == 0;
   std::printf("  %s\n", ok ? "exactly once, in order: ok" : "CORRECTNESS FAILURE");
