@@ -35,7 +35,6 @@ const conn = {
   refocus: false, // the message box had focus when it was disabled
 };
 const roomStates = new Map(); // room -> { lastId, lastTs, epoch }
-let serverRecovers = false; // a `recovered` event was seen, so this server understands since/epoch
 let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
 let stuckToBottom = true;
 
@@ -105,16 +104,36 @@ function join(name, room) {
   conn.room = room;
   conn.name = name;
   conn.attempt = 0;
-  connect();
+  if (roomStates.has(room)) return connect();
+  // A room entered afresh: show its recent history first, then subscribe from where it ends.
+  stopRetryTimers();
+  dropSocket();
+  loadHistory(room).finally(() => {
+    if (conn.room === room && conn.name === name && !conn.socket) connect();
+  });
+}
+
+async function loadHistory(room) {
+  try {
+    const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=100`, { cache: 'no-store' });
+    if (!response.ok) return; // 404: nobody has used this room yet, so there is nothing to show
+    const body = await response.json();
+    if (room !== conn.room) return;
+    roomState().epoch = String(body.epoch);
+    for (const event of body.events) handleEvent(event);
+  } catch (error) {
+    console.warn('chatd: no history', error); // live events still work
+  }
 }
 
 // ---- connection lifecycle ----
 
 function subscribeUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const params = { room: conn.room, name: conn.name };
+  // presence: join and leave events too; since/epoch: first what was missed while away.
+  const params = { room: conn.room, name: conn.name, presence: 'true' };
   const state = roomStates.get(conn.room);
-  if (serverRecovers && state && state.lastId != null && state.epoch != null) {
+  if (state && state.lastId != null && state.epoch != null) {
     params.since = state.lastId;
     params.epoch = state.epoch;
   }
@@ -259,7 +278,6 @@ function acceptSequence(event) {
 }
 
 function onRecovered(event) {
-  serverRecovers = true;
   const state = roomState();
   const epoch = event.epoch == null ? null : String(event.epoch);
   const epochChanged = state.epoch != null && epoch != null && epoch !== state.epoch;
