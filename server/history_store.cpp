@@ -14,7 +14,7 @@ class MemoryHistoryStore : public HistoryStore {
  public:
   RoomHistory load(const std::string&) override { return RoomHistory{make_epoch(), 0, {}}; }
   bool knows(const std::string&) override { return false; }
-  void append(const std::string&, std::vector<SharedEvent>, Committed committed) override {
+  void append(const std::string&, std::vector<SharedEvent>, std::uint64_t, Committed committed) override {
     if (committed) committed(true);
   }
   void close() override {}

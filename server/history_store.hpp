@@ -39,8 +39,10 @@ class HistoryStore {
   // Any thread: whether `room` has a stored history (so asking about it may bring it back).
   virtual bool knows(const std::string& room) = 0;
   // The room's thread. Never waits for the disk: the writer commits within history.flush_interval
-  // (batch) or at once (sync). `events` are in id order, the ids following the room's previous append.
-  virtual void append(const std::string& room, std::vector<SharedEvent> events, Committed committed) = 0;
+  // (batch) or at once (sync). `events` are in id order, after the room's previous append; the store
+  // drops the room's events below `kept_from`, the oldest id the room still retains.
+  virtual void append(const std::string& room, std::vector<SharedEvent> events, std::uint64_t kept_from,
+                      Committed committed) = 0;
   // Commits everything appended, then stops the writer. Called once, after the rooms have stopped.
   virtual void close() = 0;
 };

@@ -230,7 +230,17 @@ void Room::store(std::shared_ptr<PublishReply> reply, std::uint64_t first_id) {
   if (unstored_.empty()) return;
   std::vector<SharedEvent> events;
   events.swap(unstored_);
-  store_.append(name_, std::move(events), std::move(committed));
+  store_.append(name_, std::move(events), oldest_retained(), std::move(committed));
+}
+
+std::uint64_t Room::oldest_retained() const {
+  return history_.empty() ? last_id_ + 1 : history_.front()->id;
+}
+
+std::size_t Room::first_after(std::uint64_t id) const {
+  const auto found = std::partition_point(history_.begin(), history_.end(),
+                                          [id](const SharedEvent& event) { return event->id <= id; });
+  return static_cast<std::size_t>(found - history_.begin());
 }
 
 void Room::announce(EventType type, const std::string& name) {
@@ -245,7 +255,7 @@ void Room::announce(EventType type, const std::string& name) {
 
 void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch) {
   trim_history(now_ms());
-  const std::uint64_t oldest = history_.empty() ? last_id_ + 1 : history_.front()->id;
+  const std::uint64_t oldest = oldest_retained();
   // Complete: the client's epoch, an id we gave, and nothing after it trimmed away.
   const bool complete = (epoch.empty() || epoch == epoch_) && since <= last_id_ && since + 1 >= oldest;
   const bool json = subscriber.format() == EventFormat::json;
@@ -258,10 +268,7 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
     payload += complete ? ",\"complete\":true}" : ",\"complete\":false}";
     frames.push_back(protocol::share(protocol::text_frame(payload)));
   }
-  // Ids in history_ are consecutive, so the first event after `since` is found by subtraction.
-  const std::size_t first =
-      since < oldest ? 0
-                     : static_cast<std::size_t>(std::min<std::uint64_t>(since + 1 - oldest, history_.size()));
+  const std::size_t first = first_after(since);
   for (std::size_t i = first; i < history_.size(); ++i) {
     const StoredEvent& event = *history_[i];
     if (event.type == EventType::message) {
@@ -276,11 +283,8 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
 
 void Room::answer_history(RoomCommand& command) {
   trim_history(now_ms());
-  const std::uint64_t oldest = history_.empty() ? last_id_ + 1 : history_.front()->id;
-  const std::uint64_t before = command.before == 0 ? last_id_ + 1 : command.before;
-  const std::size_t end =
-      before <= oldest ? 0
-                       : static_cast<std::size_t>(std::min<std::uint64_t>(before - oldest, history_.size()));
+  // Ids grow but may skip (after a crash): positions are found by search, not by subtraction.
+  const std::size_t end = command.before == 0 ? history_.size() : first_after(command.before - 1);
   const std::size_t begin = end > command.limit ? end - command.limit : 0;
 
   std::string body = "{\"room\":";

@@ -79,6 +79,8 @@ class Room : public std::enable_shared_from_this<Room> {
   SharedEvent record(EventType type, const std::string& name, std::string text, std::int64_t ts);
   void store(std::shared_ptr<PublishReply> reply, std::uint64_t first_id);
   void trim_history(std::int64_t now);
+  std::uint64_t oldest_retained() const;
+  std::size_t first_after(std::uint64_t id) const;  // index in history_ of the first event with a greater id
   void announce(EventType type, const std::string& name);  // join, leave
   void replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch);
   void answer_history(RoomCommand& command);

@@ -56,10 +56,10 @@ SqliteHistoryStore::SqliteHistoryStore(const config::History& settings) : settin
     open_schema();
     insert_event_ = prepare("INSERT INTO events(room, id, ts, type, name, text) VALUES(?, ?, ?, ?, ?, ?)");
     update_last_id_ = prepare("UPDATE rooms SET last_id = ? WHERE name = ? AND last_id < ?");
-    trim_count_ = prepare("DELETE FROM events WHERE room = ? AND id <= ?");
+    trim_room_ = prepare("DELETE FROM events WHERE room = ? AND id < ?");
     trim_age_ = prepare("DELETE FROM events WHERE ts < ?");
   } catch (...) {
-    for (auto* statement : {insert_event_, update_last_id_, trim_count_, trim_age_})
+    for (auto* statement : {insert_event_, update_last_id_, trim_room_, trim_age_})
       sqlite3_finalize(statement);
     sqlite3_close(db_);
     db_ = nullptr;
@@ -153,14 +153,13 @@ HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
     if (sqlite3_step(insert) != SQLITE_DONE) fail("adding room '" + room + "': " + sqlite3_errmsg(db_));
     return history;
   }
+  // The newest max_events, by count: ids may skip (after a crash), so an id range would not do.
   Statement select(*this,
-                   "SELECT id, ts, type, name, text FROM events WHERE room = ? AND id > ? AND ts >= ? "
-                   "ORDER BY id");
+                   "SELECT id, ts, type, name, text FROM events WHERE room = ? AND ts >= ? "
+                   "ORDER BY id DESC LIMIT ?");
   bind_text(select, 1, room);
-  const std::uint64_t kept_from =
-      history.last_id > settings_.max_events ? history.last_id - settings_.max_events : 0;
-  sqlite3_bind_int64(select, 2, static_cast<sqlite3_int64>(kept_from));
-  sqlite3_bind_int64(select, 3, now_ms() - settings_.max_age.count());
+  sqlite3_bind_int64(select, 2, now_ms() - settings_.max_age.count());
+  sqlite3_bind_int64(select, 3, static_cast<sqlite3_int64>(settings_.max_events));
   int step = 0;
   while ((step = sqlite3_step(select)) == SQLITE_ROW) {
     auto event = std::make_shared<StoredEvent>();
@@ -173,6 +172,7 @@ HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
     history.events.push_back(std::move(event));
   }
   if (step != SQLITE_DONE) fail("reading the history of room '" + room + "': " + sqlite3_errmsg(db_));
+  std::reverse(history.events.begin(), history.events.end());
   return history;
 }
 
@@ -184,13 +184,13 @@ bool SqliteHistoryStore::knows(const std::string& room) {
 }
 
 void SqliteHistoryStore::append(const std::string& room, std::vector<SharedEvent> events,
-                                Committed committed) {
+                                std::uint64_t kept_from, Committed committed) {
   {
     std::lock_guard lock(queue_mutex_);
     if (!closing_ && pending_events_ + events.size() <= max_pending_events) {
       if (pending_.empty()) first_pending_at_ = std::chrono::steady_clock::now();
       pending_events_ += events.size();
-      pending_.push_back(Pending{room, std::move(events), std::move(committed)});
+      pending_.push_back(Pending{room, std::move(events), kept_from, std::move(committed)});
       queue_changed_.notify_one();
       return;
     }
@@ -230,7 +230,11 @@ void SqliteHistoryStore::run_writer() {
 
 bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
   std::lock_guard lock(db_mutex_);
-  std::map<std::string_view, std::uint64_t> last_ids;
+  struct RoomChange {
+    std::uint64_t last_id = 0;
+    std::uint64_t kept_from = 0;
+  };
+  std::map<std::string_view, RoomChange> changes;
   const auto step_and_reset = [this](sqlite3_stmt* statement) {
     const int step = sqlite3_step(statement);
     sqlite3_reset(statement);
@@ -249,22 +253,22 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
         bind_text(insert_event_, 6, event->text);
         step_and_reset(insert_event_);
       }
-      if (!pending.events.empty()) {
-        auto& last = last_ids[pending.room];
-        last = std::max(last, pending.events.back()->id);
-      }
+      auto& change = changes[pending.room];
+      if (!pending.events.empty()) change.last_id = std::max(change.last_id, pending.events.back()->id);
+      change.kept_from = std::max(change.kept_from, pending.kept_from);
     }
-    for (const auto& [room, last_id] : last_ids) {
+    for (const auto& [room, change] : changes) {
       const std::string name(room);
-      sqlite3_bind_int64(update_last_id_, 1, static_cast<sqlite3_int64>(last_id));
-      bind_text(update_last_id_, 2, name);
-      sqlite3_bind_int64(update_last_id_, 3, static_cast<sqlite3_int64>(last_id));
-      step_and_reset(update_last_id_);
-      if (last_id > settings_.max_events) {
-        bind_text(trim_count_, 1, name);
-        sqlite3_bind_int64(trim_count_, 2, static_cast<sqlite3_int64>(last_id - settings_.max_events));
-        step_and_reset(trim_count_);
+      if (change.last_id > 0) {
+        sqlite3_bind_int64(update_last_id_, 1, static_cast<sqlite3_int64>(change.last_id));
+        bind_text(update_last_id_, 2, name);
+        sqlite3_bind_int64(update_last_id_, 3, static_cast<sqlite3_int64>(change.last_id));
+        step_and_reset(update_last_id_);
       }
+      // What the room no longer retains (max_events, max_age) goes from the disk too.
+      bind_text(trim_room_, 1, name);
+      sqlite3_bind_int64(trim_room_, 2, static_cast<sqlite3_int64>(change.kept_from));
+      step_and_reset(trim_room_);
     }
     // Age trims every room at once: at most once a second.
     const auto now = std::chrono::steady_clock::now();
@@ -296,8 +300,7 @@ void SqliteHistoryStore::close() {
   if (writer_.joinable()) writer_.join();
   std::lock_guard lock(db_mutex_);
   const bool lost = lost_events_;
-  for (auto* statement : {insert_event_, update_last_id_, trim_count_, trim_age_})
-    sqlite3_finalize(statement);
+  for (auto* statement : {insert_event_, update_last_id_, trim_room_, trim_age_}) sqlite3_finalize(statement);
   // Everything appended is committed: the next start need not skip ids.
   if (!lost && sqlite3_exec(db_, "UPDATE meta SET value = '1' WHERE key = 'clean'", nullptr, nullptr,
                             nullptr) != SQLITE_OK)

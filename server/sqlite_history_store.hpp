@@ -24,7 +24,8 @@ class SqliteHistoryStore : public HistoryStore {
 
   RoomHistory load(const std::string& room) override;
   bool knows(const std::string& room) override;
-  void append(const std::string& room, std::vector<SharedEvent> events, Committed committed) override;
+  void append(const std::string& room, std::vector<SharedEvent> events, std::uint64_t kept_from,
+              Committed committed) override;
   void close() override;
 
   // After a run that did not close the store, every room's ids jump ahead by this much: no id a client
@@ -36,6 +37,7 @@ class SqliteHistoryStore : public HistoryStore {
   struct Pending {
     std::string room;
     std::vector<SharedEvent> events;
+    std::uint64_t kept_from = 0;
     Committed committed;
   };
   class Statement;
@@ -52,7 +54,7 @@ class SqliteHistoryStore : public HistoryStore {
   std::mutex db_mutex_;  // one connection: the writer's commits, and loads when rooms are made
   sqlite3_stmt* insert_event_ = nullptr;
   sqlite3_stmt* update_last_id_ = nullptr;
-  sqlite3_stmt* trim_count_ = nullptr;
+  sqlite3_stmt* trim_room_ = nullptr;
   sqlite3_stmt* trim_age_ = nullptr;
   std::chrono::steady_clock::time_point last_age_trim_{};
 

@@ -13,6 +13,7 @@ Prints one line per test ("ok NAME" or "FAIL NAME: why"), then "N passed, M fail
 test failed.
 """
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -28,6 +29,8 @@ import tempfile
 import threading
 import time
 import traceback
+
+import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_independent_clients as tic  # noqa: E402
@@ -566,6 +569,38 @@ def test_history_before_steps_over_the_id_gap_of_a_crash():
                         want = [i for i in all_ids if i < before][-limit:]
                         got = [e["id"] for e in body["events"]]
                         assert status == 200 and got == want, f"before={before} limit={limit}: got {got}, want {want}"
+
+
+def test_recovery_steps_over_the_id_gap_of_a_crash():
+    """A resubscribe with since= inside or before the gap replays exactly the events after it."""
+    yaml = "durability: sync\nmax_events: 100000000"
+    with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
+        with StoreServer(folder, yaml) as server:
+            with client(server) as c:
+                assert [c.publish("r", f"m{i}") for i in range(1, 6)] == [1, 2, 3, 4, 5]
+            server.crash()
+        with StoreServer(folder, yaml) as server:
+            gap = 5 + UNCLEAN_SKIP
+            with client(server) as c:
+                assert [c.publish("r", f"m{gap + i}") for i in (1, 2, 3)] == [gap + 1, gap + 2, gap + 3]
+                epoch = c.history("r")[1]["epoch"]
+
+            async def replay_after(since):
+                url = server.ws(f"/subscribe?room=r&since={since}&epoch={epoch}")
+                async with websockets.connect(url, ping_interval=None) as ws:
+                    recovered = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                    assert recovered == {"type": "recovered", "room": "r", "epoch": epoch, "complete": True}, recovered
+                    ids = []
+                    while True:
+                        try:
+                            ids.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5))["id"])
+                        except asyncio.TimeoutError:
+                            return ids
+
+            all_ids = [1, 2, 3, 4, 5, gap + 1, gap + 2, gap + 3]
+            for since in (0, 3, 5, 7, gap, gap + 1, gap + 3):
+                got = asyncio.run(replay_after(since))
+                assert got == [i for i in all_ids if i > since], f"since={since}: got {got}"
 
 
 # --------------------------------------------------------------------------------------------------
