@@ -853,6 +853,10 @@ def test_damaged_database_never_serves_silently_empty_history():
                             f"{label}: served a damaged history as if complete: {len(ids)} events {ids[:3]}..."
                     else:
                         assert status >= 500, f"{label}: /history answered {status}: {body}"
+                        # The line is written before the answer, but reaches us through a pipe and a thread.
+                        deadline = time.monotonic() + 3
+                        while "history.path" not in server.log_text() and time.monotonic() < deadline:
+                            time.sleep(0.02)
                         assert "history.path" in server.log_text(), f"{label}: read failure not logged:\n{server.log_text()}"
                     status, body = c.request("POST", "/publish?room=r&name=t", "after damage")
                     if status == 202:

@@ -79,7 +79,7 @@ def history_page(server, room, query=""):
     ids = [event["id"] for event in page["events"]]
     assert ids == list(range(ids[0], ids[0] + len(ids)) if ids else []), f"ids not consecutive: {ids}"
     for event in page["events"]:
-        assert event["room"] == room, event
+        assert event["room"] == room and event["type"] in ("message", "join", "leave"), event
         assert set(event) == (MESSAGE_FIELDS if event["type"] == "message" else PRESENCE_FIELDS), event
     return page
 
@@ -164,9 +164,9 @@ def test_presence_counts_users_and_sessions():
             # If alice's second session had made an event, it would come here and take id 4.
             assert_presence_event(await tic.recv_json(watcher), id=4, room="lobby", type="join", name="bob")
             answer = await aget_json(server, "/presence?room=lobby")
-            assert answer == {"room": "lobby", "users": [{"name": "alice", "sessions": 2}, {"name": "bob", "sessions": 1},
-                                                         {"name": "plain", "sessions": 1},
-                                                         {"name": "watcher", "sessions": 1}]}, answer
+            assert answer == {"room": "lobby", "users": [
+                {"name": "alice", "sessions": 2}, {"name": "bob", "sessions": 1},
+                {"name": "plain", "sessions": 1}, {"name": "watcher", "sessions": 1}]}, answer
 
             await alice1.close()  # not her last session: no event
             await wait_presence(server, "lobby", [("alice", 1), ("bob", 1), ("plain", 1), ("watcher", 1)])
@@ -188,9 +188,13 @@ def test_presence_counts_users_and_sessions():
 
 
 def test_presence_route_errors_and_default_room():
-    """/presence: default room general, 404 for an unknown room, 405 for POST, presence=yes is 400."""
+    """/presence: default room general, 400/404 for a bad/unknown room, 405 for POST, presence=yes is 400."""
     with tic.ChatServer() as server:
         assert get_json(server, "/presence") == {"room": "general", "users": []}
+        for route in ("/presence", "/history"):
+            response = tic.curl(server.http(route))
+            assert response.headers.get("cache-control") == "no-store", (route, response)
+            tic.assert_json_error(tic.curl(server.http(route + "?room=bad%20name")), 400)
         error = get_json(server, "/presence?room=nowhere", 404)
         assert set(error) == {"error"} and error["error"], error
         response = tic.curl(server.http("/presence?room=general"), "-X", "POST", "--data", "x")
@@ -344,9 +348,9 @@ def test_recovery_replays_what_was_missed():
                 assert_recovered(await tic.recv_json(ws), room="rec", epoch=epoch, complete=True)
                 replayed = [await tic.recv_json(ws) for _ in range(9)]
                 got = [(e["id"], e["type"], e["name"]) for e in replayed]
-                assert got == [(5, "message", "pub"), (6, "message", "pub"), (7, "leave", "ann"), (8, "message", "pub"),
-                               (9, "message", "pub"), (10, "message", "pub"), (11, "join", "ann"),
-                               (12, "message", "bo"), (13, "leave", "ann")], got
+                assert got == [(5, "message", "pub"), (6, "message", "pub"), (7, "leave", "ann"),
+                               (8, "message", "pub"), (9, "message", "pub"), (10, "message", "pub"),
+                               (11, "join", "ann"), (12, "message", "bo"), (13, "leave", "ann")], got
                 assert_presence_event(await tic.recv_json(ws), id=14, room="rec", type="join", name="ann")
                 await expect_nothing(ws)
             await wait_presence(server, "rec", [])  # leave: 15
@@ -371,22 +375,17 @@ def test_recovery_incomplete_cases():
             cases = (("t1", f"since=5&epoch={epochs['t1']}", True, [6, 7, 8, 9, 10]),
                      ("t2", f"since=2&epoch={epochs['t2']}", False, [6, 7, 8, 9, 10]),
                      ("t3", f"since=100&epoch={epochs['t3']}", False, []),
-                     ("t4", "since=10&epoch=0123456789abcdef", False, None))
+                     ("t4", "since=7&epoch=0123456789abcdef", False, [8, 9, 10]))  # replayed anyway
             for room, query, complete, replay in cases:
                 async with tic.connect(server, f"?room={room}&{query}") as ws:
                     assert_recovered(await tic.recv_json(ws), room=room, epoch=epochs[room], complete=complete)
-                    got = []
-                    if replay is not None:
-                        got = [(await tic.recv_json(ws))["id"] for _ in replay]
-                        assert got == replay, (room, got)
+                    got = [(await tic.recv_json(ws))["id"] for _ in replay]
+                    assert got == replay, (room, got)
                     # Then live events follow (id 11 is this subscriber's join).
                     response = await tic.apost(server, f"?room={room}", "live")
                     assert response.json() == {"id": 12, "room": room}, response
-                    frames = []
-                    while not frames or frames[-1]["id"] != 12:
-                        frames.append(await tic.recv_json(ws))
-                    if replay is not None:
-                        assert [e["id"] for e in frames] == [12], (room, frames)
+                    live = await tic.recv_json(ws)
+                    assert live["id"] == 12 and live["text"] == "live", (room, live)
                     await expect_nothing(ws)
         tic.run_async(body)
 
@@ -429,6 +428,7 @@ def test_recovery_format_text_gets_raw_texts():
 
 BIG_ROOM = "big"
 BIG_MESSAGES = 1500  # half over HTTP, half over one WebSocket
+BIG_END = "the end"  # one more message, published after them: a client stops when it sees it
 BIG_CLIENTS = 50
 BIG_PRESENCE_CLIENTS = 5  # of BIG_CLIENTS
 BIG_TIMEOUT = 60.0
@@ -442,22 +442,23 @@ def connect_unbounded(server, query):
 
 
 async def resuming_client(server, name, presence, rng, epoch, ws, stats):
-    """Read events, drop the connection at random points, and resume with since/epoch until every
-    message was seen. Returns the concatenated stream of events."""
+    """Read events, drop the connection at random points (after 1 to 4 random numbers of messages), and
+    resume with since/epoch until the last message. Returns the concatenated stream of events."""
     stream = []
     messages_seen = 0
     points = sorted(rng.randint(1, BIG_MESSAGES - 1) for _ in range(rng.randint(1, 4)))
     extra = "&presence=true" if presence else ""
     while True:
-        stop_at = points.pop(0) if points else BIG_MESSAGES
-        while messages_seen < stop_at:
+        stop_at = points.pop(0) if points else None
+        while stop_at is None or messages_seen < stop_at:
             event = await tic.recv_json(ws, BIG_RECV_TIMEOUT)
             assert event.get("type") != "recovered", f"{name}: a second recovered frame {event}"
             stream.append(event)
-            messages_seen += event["type"] == "message"
-        if messages_seen >= BIG_MESSAGES:
-            await ws.close()
-            return stream
+            if event["type"] == "message":
+                messages_seen += 1
+                if event["text"] == BIG_END:
+                    await ws.close()
+                    return stream
         if rng.random() < 0.5:
             await ws.close()  # a clean close handshake
         else:
@@ -520,13 +521,19 @@ def test_many_clients_resume_without_gap_or_duplicate():
                 results = await asyncio.gather(apublish_many(server, BIG_ROOM, http_texts), publish_over_ws(),
                                                drain_publisher())
                 stats["published"] = True
+                assert (await tic.apost(server, f"?room={BIG_ROOM}&name=pub-end", BIG_END)).status == 202
                 return results[0]
 
             client_rngs = [random.Random(rng.random()) for _ in names]
             publishing = asyncio.ensure_future(publish_all())
             streams = await asyncio.gather(*(resuming_client(server, name, name in presence, client_rng, epoch,
                                                              first[name], stats)
-                                             for name, client_rng in zip(names, client_rngs)))
+                                             for name, client_rng in zip(names, client_rngs)),
+                                           return_exceptions=True)
+            for name, result in zip(names, streams):  # one clear failure rather than 50 tracebacks
+                if isinstance(result, BaseException):
+                    publishing.cancel()
+                    raise AssertionError(f"client {name} (seed {seed}): {type(result).__name__}: {result}")
             http_ids = await publishing
             await publisher.close()
             return dict(zip(names, streams)), presence, http_ids
@@ -539,7 +546,7 @@ def test_many_clients_resume_without_gap_or_duplicate():
         history = full_history(server, BIG_ROOM)
         assert history[0]["id"] == 1, history[0]
         messages = [e for e in history if e["type"] == "message"]
-        assert len(messages) == BIG_MESSAGES, len(messages)
+        assert len(messages) == BIG_MESSAGES + 1 and messages[-1]["text"] == BIG_END, len(messages)
         by_id = {e["id"]: e for e in history}
         # The publishers' own view: HTTP ids name their texts, WS texts keep their order.
         assert [by_id[i]["text"] for i in http_ids] == [f"h{i}" for i in range(len(http_ids))], "HTTP ids"
@@ -551,8 +558,10 @@ def test_many_clients_resume_without_gap_or_duplicate():
             else:
                 want = messages
             assert stream == want, f"{name} (seed {seed}): stream differs {first_difference(stream, want)}"
-        print(f"# {stats['reconnects']} resumes, {stats['during_publishing']} while publishing; "
-              f"{len(history)} events; {time.monotonic() - started:.1f}s", flush=True)
+        own_leaves = sum(e["type"] == "leave" and e["name"] == name for name in presence for e in streams[name])
+        print(f"# {stats['reconnects']} resumes, {stats['during_publishing']} while publishing, "
+              f"{own_leaves} own leave events recovered; {len(history)} events; {time.monotonic() - started:.1f}s",
+              flush=True)
         assert stats["during_publishing"] > 0, "no client resumed while publishing went on: the test tests nothing"
 
 
