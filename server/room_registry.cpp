@@ -10,22 +10,16 @@ RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History&
                            WorkerPool& workers)
     : settings_(settings), history_(history), store_(store), workers_(workers) {
   std::lock_guard lock(mutex_);
-  for (const auto& name : settings_.names) create_locked(name);
-  create_locked(settings_.default_room);
+  for (const auto& name : settings_.names) add_locked(name, store_.load(name));
+  if (!rooms_.count(settings_.default_room))
+    add_locked(settings_.default_room, store_.load(settings_.default_room));
 }
 
-std::shared_ptr<Room> RoomRegistry::create_locked(const std::string& name) {
-  auto& slot = rooms_[name];
-  if (!slot) {
-    try {
-      slot = std::make_shared<Room>(name, workers_.next().context(), store_, history_, store_.load(name));
-    } catch (...) {
-      rooms_.erase(name);
-      throw;
-    }
-    slot->start();
-  }
-  return slot;
+std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryStore::RoomHistory history) {
+  auto room = std::make_shared<Room>(name, workers_.next().context(), store_, history_, std::move(history));
+  rooms_.emplace(name, room);
+  room->start();
+  return room;
 }
 
 RoomRegistry::Lookup RoomRegistry::find(std::string_view name) {
@@ -44,28 +38,40 @@ RoomRegistry::Lookup RoomRegistry::find(std::string_view name, bool only_existin
     return result;
   }
   const std::string key(name);
+  const auto refuse = [&result](int status, std::string error) {
+    result.status = status;
+    result.error = std::move(error);
+    return result;
+  };
+  const auto limit_reached = [this] {
+    return "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")";
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (auto found = rooms_.find(key); found != rooms_.end()) {
+      result.room = found->second;
+      return result;
+    }
+    if (!settings_.dynamic) return refuse(404, "no room named \"" + key + "\"");
+    if (rooms_.size() >= settings_.max) return refuse(503, limit_reached());
+  }
+  // The database is read without holding the registry: other lookups go on meanwhile.
+  HistoryStore::RoomHistory history;
+  try {
+    if (only_existing && !store_.knows(key)) return refuse(404, "no room named \"" + key + "\"");
+    history = store_.load(key);
+  } catch (const StoreError& error) {
+    log::error("history: ", error.what());
+    return refuse(503, "the history of room \"" + key + "\" cannot be read");
+  }
   std::lock_guard lock(mutex_);
+  // Someone may have made it meanwhile (from the same stored history, so with the same epoch).
   if (auto found = rooms_.find(key); found != rooms_.end()) {
     result.room = found->second;
     return result;
   }
-  if (!settings_.dynamic || (only_existing && !store_.knows(key))) {
-    result.status = 404;
-    result.error = "no room named \"" + key + "\"";
-    return result;
-  }
-  if (rooms_.size() >= settings_.max) {
-    result.status = 503;
-    result.error = "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")";
-    return result;
-  }
-  try {
-    result.room = create_locked(key);
-  } catch (const StoreError& error) {
-    log::error("history: ", error.what());
-    result.status = 503;
-    result.error = "the history of room \"" + key + "\" cannot be read";
-  }
+  if (rooms_.size() >= settings_.max) return refuse(503, limit_reached());
+  result.room = add_locked(key, std::move(history));
   return result;
 }
 

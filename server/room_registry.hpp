@@ -40,7 +40,7 @@ class RoomRegistry {
 
  private:
   Lookup find(std::string_view name, bool only_existing);
-  std::shared_ptr<Room> create_locked(const std::string& name);
+  std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
 
   const config::Rooms& settings_;
   const config::History& history_;
