@@ -1,0 +1,157 @@
+// The history stores on their own: SQLite in a temporary folder, and the memory store. No sockets.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <string>
+
+#include "server/history_store.hpp"
+
+using namespace std::chrono_literals;
+using chatd::EventType;
+using chatd::HistoryStore;
+using chatd::SharedEvent;
+using chatd::StoredEvent;
+using chatd::StoreError;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempFolder {
+ public:
+  TempFolder() {
+    std::string path = (fs::temp_directory_path() / "chatd_store_test_XXXXXX").string();
+    REQUIRE(mkdtemp(path.data()) != nullptr);
+    path_ = path;
+  }
+  ~TempFolder() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+chatd::config::History sqlite_at(const std::string& path) {
+  chatd::config::History settings;
+  settings.path = path;
+  settings.flush_interval = 5ms;
+  return settings;
+}
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+SharedEvent event(std::uint64_t id, EventType type, std::string name, std::string text = "") {
+  return std::make_shared<const StoredEvent>(
+      StoredEvent{id, now_ms(), type, std::move(name), std::move(text)});
+}
+
+// Appends and waits for the writer's verdict.
+bool append_and_wait(HistoryStore& store, const std::string& room, std::vector<SharedEvent> events,
+                     std::uint64_t kept_from) {
+  auto done = std::make_shared<std::promise<bool>>();
+  auto verdict = done->get_future();
+  store.append(room, std::move(events), kept_from, [done](bool ok) { done->set_value(ok); });
+  REQUIRE(verdict.wait_for(5s) == std::future_status::ready);
+  return verdict.get();
+}
+
+}  // namespace
+
+TEST_CASE("SQLite store: a new room gets an epoch at once; events and ids come back after reopening") {
+  TempFolder folder;
+  const auto settings = sqlite_at(folder.file("chat.db"));
+  std::string epoch;
+  {
+    auto store = chatd::open_history_store(settings);
+    CHECK(!store->knows("ops"));
+    const auto fresh = store->load("ops");
+    CHECK(fresh.epoch.size() == 16);
+    CHECK(fresh.epoch.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(fresh.last_id == 0);
+    CHECK(fresh.events.empty());
+    CHECK(store->knows("ops"));  // the epoch is stored before any event
+    epoch = fresh.epoch;
+    CHECK(append_and_wait(
+        *store, "ops",
+        {event(1, EventType::join, "alice"), event(2, EventType::message, "alice", "hi \"there\""),
+         event(3, EventType::leave, "alice")},
+        1));
+    store->close();
+  }
+  auto store = chatd::open_history_store(settings);
+  const auto again = store->load("ops");
+  CHECK(again.epoch == epoch);
+  CHECK(again.last_id == 3);
+  REQUIRE(again.events.size() == 3);
+  CHECK(again.events[0]->type == EventType::join);
+  CHECK(again.events[1]->id == 2);
+  CHECK(again.events[1]->name == "alice");
+  CHECK(again.events[1]->text == "hi \"there\"");
+  CHECK(again.events[2]->type == EventType::leave);
+  CHECK(store->load("other").epoch != epoch);  // every room has its own
+}
+
+TEST_CASE("SQLite store: what the room no longer keeps is deleted; loading keeps the newest max_events") {
+  TempFolder folder;
+  auto settings = sqlite_at(folder.file("chat.db"));
+  {
+    auto store = chatd::open_history_store(settings);
+    store->load("r");
+    std::vector<SharedEvent> events;
+    for (std::uint64_t id = 1; id <= 10; ++id) events.push_back(event(id, EventType::message, "bot", "m"));
+    CHECK(append_and_wait(*store, "r", std::move(events), 4));  // the room keeps 4..10
+    store->close();
+  }
+  {
+    auto store = chatd::open_history_store(settings);
+    const auto kept = store->load("r");
+    REQUIRE(kept.events.size() == 7);
+    CHECK(kept.events.front()->id == 4);
+    CHECK(kept.last_id == 10);
+    store->close();
+  }
+  settings.max_events = 3;
+  auto store = chatd::open_history_store(settings);
+  const auto newest = store->load("r");
+  REQUIRE(newest.events.size() == 3);
+  CHECK(newest.events.front()->id == 8);
+  CHECK(newest.events.back()->id == 10);
+}
+
+TEST_CASE("SQLite store: a file that is not a database is refused, naming history.path") {
+  TempFolder folder;
+  const std::string path = folder.file("chat.db");
+  std::ofstream(path) << std::string(8192, 'x');
+  try {
+    chatd::open_history_store(sqlite_at(path));
+    FAIL("a garbage file was opened as a database");
+  } catch (const StoreError& error) {
+    const std::string message = error.what();
+    CHECK(message.find("history.path '" + path + "'") != std::string::npos);
+    CHECK(message.find("not a database") != std::string::npos);
+  }
+  CHECK_THROWS_AS(chatd::open_history_store(sqlite_at(folder.file("missing/chat.db"))), StoreError);
+}
+
+TEST_CASE("memory store: nothing is kept, every load is a new history, appends are done at once") {
+  chatd::config::History settings;
+  settings.store = chatd::config::History::Store::memory;
+  auto store = chatd::open_history_store(settings);
+  const auto first = store->load("r");
+  CHECK(first.last_id == 0);
+  CHECK(store->load("r").epoch != first.epoch);
+  CHECK(!store->knows("r"));
+  bool committed = false;
+  store->append("r", {event(1, EventType::message, "a", "b")}, 1, [&](bool ok) { committed = ok; });
+  CHECK(committed);
+}
