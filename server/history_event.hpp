@@ -2,6 +2,7 @@
 // shared by the room's in-memory history and the store's writer, so it is never copied.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,5 +33,11 @@ struct StoredEvent {
 };
 
 using SharedEvent = std::shared_ptr<const StoredEvent>;
+
+// An event's `ts`, and what retention by age compares it with: wall-clock ms since the Unix epoch.
+inline std::int64_t event_time_now() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 }  // namespace chatd

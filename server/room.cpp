@@ -19,11 +19,6 @@ namespace {
 
 constexpr std::size_t inbox_capacity = 4096;
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 Room::Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
@@ -165,7 +160,7 @@ void Room::publish(RoomCommand& command) {
 
   // Encode each event once per format in use; every subscriber shares the same bytes.
   const bool want_json = subscribers_.size() > text_subscribers_;
-  const std::int64_t ts = now_ms();
+  const std::int64_t ts = event_time_now();
   for (auto& text : command.texts) {
     const auto event = record(EventType::message, command.name, std::move(text), ts);
     if (want_json) json_frames_.push_back(encode_json(*event));
@@ -244,7 +239,7 @@ std::size_t Room::first_after(std::uint64_t id) const {
 }
 
 void Room::announce(EventType type, const std::string& name) {
-  const auto event = record(type, name, {}, now_ms());
+  const auto event = record(type, name, {}, event_time_now());
   if (presence_subscribers_ == 0) return;
   json_frames_.push_back(encode_json(*event));
   for (auto& subscriber : subscribers_) {
@@ -254,7 +249,7 @@ void Room::announce(EventType type, const std::string& name) {
 }
 
 void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch) {
-  trim_history(now_ms());
+  trim_history(event_time_now());
   const std::uint64_t oldest = oldest_retained();
   // Complete: the client's epoch, an id we gave, and nothing after it trimmed away.
   const bool complete = (epoch.empty() || epoch == epoch_) && since <= last_id_ && since + 1 >= oldest;
@@ -282,7 +277,7 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
 }
 
 void Room::answer_history(RoomCommand& command) {
-  trim_history(now_ms());
+  trim_history(event_time_now());
   // Ids grow but may skip (after a crash): positions are found by search, not by subtraction.
   const std::size_t end = command.before == 0 ? history_.size() : first_after(command.before - 1);
   const std::size_t begin = end > command.limit ? end - command.limit : 0;

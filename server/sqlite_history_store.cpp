@@ -11,11 +11,6 @@ namespace chatd {
 
 namespace {
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
   sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
@@ -158,7 +153,7 @@ HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
                    "SELECT id, ts, type, name, text FROM events WHERE room = ? AND ts >= ? "
                    "ORDER BY id DESC LIMIT ?");
   bind_text(select, 1, room);
-  sqlite3_bind_int64(select, 2, now_ms() - settings_.max_age.count());
+  sqlite3_bind_int64(select, 2, event_time_now() - settings_.max_age.count());
   sqlite3_bind_int64(select, 3, static_cast<sqlite3_int64>(settings_.max_events));
   int step = 0;
   while ((step = sqlite3_step(select)) == SQLITE_ROW) {
@@ -274,7 +269,7 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_age_trim_ >= std::chrono::seconds(1)) {
       last_age_trim_ = now;
-      sqlite3_bind_int64(trim_age_, 1, now_ms() - settings_.max_age.count());
+      sqlite3_bind_int64(trim_age_, 1, event_time_now() - settings_.max_age.count());
       step_and_reset(trim_age_);
     }
     exec("COMMIT");

@@ -546,7 +546,8 @@ def test_batch_crash_loses_unflushed_but_never_reuses_ids():
             assert [e["id"] for e in events] == [e[0] for e in expected] + [5 + UNCLEAN_SKIP + 3], events
 
 
-def test_history_before_steps_over_the_id_gap_of_a_crash():
+def test_paging_and_recovery_step_over_the_id_gap_of_a_crash():
+    """After a crash ids skip ahead: `before` paging and since= replay must step over the gap exactly."""
     # A max_events far above every id, so that retention cannot be what hides events here.
     yaml = "durability: sync\nmax_events: 100000000"
     with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
@@ -562,6 +563,7 @@ def test_history_before_steps_over_the_id_gap_of_a_crash():
                 all_ids = [1, 2, 3, 4, 5, gap + 1, gap + 2, gap + 3]
                 status, body = c.history("r")
                 assert status == 200 and [e["id"] for e in body["events"]] == all_ids, body
+                epoch = body["epoch"]
                 # `before` is exclusive: exactly the events with smaller ids, the newest `limit` of them.
                 for before in all_ids + [gap + 4]:
                     for limit in (1, 3, 100):
@@ -569,21 +571,6 @@ def test_history_before_steps_over_the_id_gap_of_a_crash():
                         want = [i for i in all_ids if i < before][-limit:]
                         got = [e["id"] for e in body["events"]]
                         assert status == 200 and got == want, f"before={before} limit={limit}: got {got}, want {want}"
-
-
-def test_recovery_steps_over_the_id_gap_of_a_crash():
-    """A resubscribe with since= inside or before the gap replays exactly the events after it."""
-    yaml = "durability: sync\nmax_events: 100000000"
-    with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
-        with StoreServer(folder, yaml) as server:
-            with client(server) as c:
-                assert [c.publish("r", f"m{i}") for i in range(1, 6)] == [1, 2, 3, 4, 5]
-            server.crash()
-        with StoreServer(folder, yaml) as server:
-            gap = 5 + UNCLEAN_SKIP
-            with client(server) as c:
-                assert [c.publish("r", f"m{gap + i}") for i in (1, 2, 3)] == [gap + 1, gap + 2, gap + 3]
-                epoch = c.history("r")[1]["epoch"]
 
             async def replay_after(since):
                 url = server.ws(f"/subscribe?room=r&since={since}&epoch={epoch}")
@@ -597,7 +584,6 @@ def test_recovery_steps_over_the_id_gap_of_a_crash():
                         except asyncio.TimeoutError:
                             return ids
 
-            all_ids = [1, 2, 3, 4, 5, gap + 1, gap + 2, gap + 3]
             for since in (0, 3, 5, 7, gap, gap + 1, gap + 3):
                 got = asyncio.run(replay_after(since))
                 assert got == [i for i in all_ids if i > since], f"since={since}: got {got}"
@@ -927,22 +913,7 @@ def main():
         print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
         return 2
     tic.CHATD = os.path.abspath(sys.argv[1])
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception as error:
-            failed += 1
-            detail = str(error) or type(error).__name__
-            print(f"FAIL {name}: {type(error).__name__}: {detail}", flush=True)
-            if os.environ.get("VERBOSE"):
-                traceback.print_exc()
-        else:
-            passed += 1
-            print(f"ok {name}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return tic.run_tests(globals())
 
 
 if __name__ == "__main__":

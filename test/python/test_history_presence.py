@@ -575,22 +575,7 @@ def main():
         print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
         return 2
     tic.CHATD = os.path.abspath(sys.argv[1])
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception as error:  # AssertionError or anything unexpected: both are failures
-            failed += 1
-            detail = str(error) or type(error).__name__
-            print(f"FAIL {name}: {type(error).__name__}: {detail}", flush=True)
-            if os.environ.get("VERBOSE"):
-                traceback.print_exc()
-        else:
-            passed += 1
-            print(f"ok {name}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return tic.run_tests(globals())
 
 
 if __name__ == "__main__":

@@ -580,13 +580,9 @@ def test_sigterm_closes_clients_1001_and_exits_0():
 # --------------------------------------------------------------------------------------------------
 
 
-def main():
-    global CHATD
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
-        return 2
-    CHATD = os.path.abspath(sys.argv[1])
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
+def run_tests(namespace):
+    """Runs every test_* function of a module's globals; prints one line each, then the totals."""
+    tests = [(name, fn) for name, fn in namespace.items() if name.startswith("test_") and callable(fn)]
     passed = failed = 0
     for name, fn in tests:
         try:
@@ -602,6 +598,15 @@ def main():
             print(f"ok {name}", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
+
+
+def main():
+    global CHATD
+    if len(sys.argv) != 2:
+        print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
+        return 2
+    CHATD = os.path.abspath(sys.argv[1])
+    return run_tests(globals())
 
 
 if __name__ == "__main__":

@@ -45,14 +45,9 @@ chatd::config::History sqlite_at(const std::string& path) {
   return settings;
 }
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 SharedEvent event(std::uint64_t id, EventType type, std::string name, std::string text = "") {
   return std::make_shared<const StoredEvent>(
-      StoredEvent{id, now_ms(), type, std::move(name), std::move(text)});
+      StoredEvent{id, chatd::event_time_now(), type, std::move(name), std::move(text)});
 }
 
 // Appends and waits for the writer's verdict.
