@@ -109,7 +109,8 @@ class HttpConnection {
   asio::awaitable<std::size_t> read_some();
   asio::awaitable<bool> write(const std::string& bytes);
   asio::awaitable<Outcome> route(const HttpRequestReader& request, std::string_view leftover);
-  Outcome subscribe(const HttpRequestReader& request, std::string_view query, std::string_view leftover);
+  asio::awaitable<Outcome> subscribe(const HttpRequestReader& request, std::string_view query,
+                                     std::string_view leftover);
   asio::awaitable<HttpResponse> publish(const HttpRequestReader& request, std::string_view query);
   // presence and history: a question the room answers with a JSON body.
   asio::awaitable<HttpResponse> ask_room(const HttpRequestReader& request, std::string_view query,
@@ -194,7 +195,8 @@ asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request,
   const auto target = protocol::split_target(request.target());
   Outcome outcome;
   if (target.path == routes.subscribe) {
-    outcome = subscribe(request, target.query, leftover);
+    auto subscribing = subscribe(request, target.query, leftover);
+    outcome = co_await std::move(subscribing);
   } else if (target.path == routes.publish) {
     auto publishing = publish(request, target.query);
     outcome.response = co_await std::move(publishing);
@@ -212,20 +214,20 @@ asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request,
   co_return outcome;
 }
 
-Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_view query,
-                                  std::string_view leftover) {
+asio::awaitable<Outcome> HttpConnection::subscribe(const HttpRequestReader& request, std::string_view query,
+                                                   std::string_view leftover) {
   Outcome outcome;
   auto handshake = protocol::accept_websocket(request);
   if (!handshake.accepted) {
     outcome.response = std::move(handshake.response);
-    return outcome;
+    co_return outcome;
   }
   const auto& allowed = context_.config.subscriber.allowed_origins;
   const std::string& origin = request.header("Origin");
   if (!allowed.empty() && !origin.empty() &&
       std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) {
     outcome.response = error_response(403, "Origin \"" + origin + "\" is not allowed");
-    return outcome;
+    co_return outcome;
   }
 
   auto room_name = protocol::query_param(query, "room");
@@ -236,39 +238,41 @@ Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_
   auto epoch = protocol::query_param(query, "epoch");
   if (!room_name.valid || !name.valid || !format.valid || !presence.valid || !since.valid || !epoch.valid) {
     outcome.response = error_response(400, "malformed percent-encoding in the query");
-    return outcome;
+    co_return outcome;
   }
   WebSocketSession::Options options;
   if (format.present && format.value != "json" && format.value != "text") {
     outcome.response = error_response(400, "format must be json or text");
-    return outcome;
+    co_return outcome;
   }
   options.format = format.value == "text" ? EventFormat::text : EventFormat::json;
   if (presence.present && presence.value != "true" && presence.value != "false") {
     outcome.response = error_response(400, "presence must be true or false");
-    return outcome;
+    co_return outcome;
   }
   options.presence_events = presence.value == "true";
   if (since.present) {
     options.since = parse_id(since.value);
     if (!options.since) {
       outcome.response = error_response(400, "since must be an event id (a whole number)");
-      return outcome;
+      co_return outcome;
     }
     options.epoch = std::move(epoch.value);
   } else if (epoch.present) {
     outcome.response = error_response(400, "epoch is given only with since");
-    return outcome;
+    co_return outcome;
   }
   if (name.present && !is_valid_name(name.value)) {
     outcome.response = error_response(400, "invalid name (1 to 64 characters, no control characters)");
-    return outcome;
+    co_return outcome;
   }
   options.name = name.present ? std::move(name.value) : guest_name();
-  auto lookup = context_.rooms.find(room_name.present ? room_name.value : context_.config.rooms.default_room);
+  auto finding =
+      context_.rooms.find(room_name.present ? room_name.value : context_.config.rooms.default_room);
+  auto lookup = co_await std::move(finding);
   if (!lookup.room) {
     outcome.response = error_response(lookup.status, lookup.error);
-    return outcome;
+    co_return outcome;
   }
   options.room = std::move(lookup.room);
   options.peer = peer_;
@@ -276,7 +280,7 @@ Outcome HttpConnection::subscribe(const HttpRequestReader& request, std::string_
   outcome.handshake_response = protocol::serialize(handshake.response);
   outcome.upgrade =
       std::make_shared<WebSocketSession>(std::move(socket_), worker_, context_, std::move(options));
-  return outcome;
+  co_return outcome;
 }
 
 asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& request,
@@ -308,7 +312,8 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   const std::string room_name = body.room            ? *body.room
                                 : room_param.present ? room_param.value
                                                      : context_.config.rooms.default_room;
-  auto lookup = context_.rooms.find(room_name);
+  auto finding = context_.rooms.find(room_name);
+  auto lookup = co_await std::move(finding);
   if (!lookup.room) co_return error_response(lookup.status, lookup.error);
 
   const auto wait = context_.http_limiter.try_take(address_, TokenBucket::Clock::now());
@@ -366,8 +371,9 @@ asio::awaitable<HttpResponse> HttpConnection::ask_room(const HttpRequestReader& 
       command.before = *before;
     }
   }
-  auto lookup = context_.rooms.find_existing(room_param.present ? room_param.value
-                                                                : context_.config.rooms.default_room);
+  auto finding = context_.rooms.find_existing(room_param.present ? room_param.value
+                                                                 : context_.config.rooms.default_room);
+  auto lookup = co_await std::move(finding);
   if (!lookup.room) co_return error_response(lookup.status, lookup.error);
 
   if (!answer_) answer_ = std::make_shared<QueryReply>(socket_.get_executor(), 1);

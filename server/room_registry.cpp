@@ -2,6 +2,12 @@
 
 #include <thread>
 
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
 #include "server/log.hpp"
 
 namespace chatd {
@@ -22,57 +28,59 @@ std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryS
   return room;
 }
 
-RoomRegistry::Lookup RoomRegistry::find(std::string_view name) {
-  return find(name, false);
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name) {
+  return find(std::move(name), false);
 }
 
-RoomRegistry::Lookup RoomRegistry::find_existing(std::string_view name) {
-  return find(name, true);
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find_existing(std::string name) {
+  return find(std::move(name), true);
 }
 
-RoomRegistry::Lookup RoomRegistry::find(std::string_view name, bool only_existing) {
-  Lookup result;
-  if (!config::is_valid_room_name(name)) {
-    result.status = 400;
-    result.error = "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)";
-    return result;
-  }
-  const std::string key(name);
-  const auto refuse = [&result](int status, std::string error) {
-    result.status = status;
-    result.error = std::move(error);
-    return result;
+std::optional<RoomRegistry::Lookup> RoomRegistry::find_made(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, 0, ""};
+  if (!settings_.dynamic) return Lookup{nullptr, 404, "no room named \"" + name + "\""};
+  if (rooms_.size() >= settings_.max)
+    return Lookup{nullptr, 503, "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")"};
+  return std::nullopt;
+}
+
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing) {
+  if (!config::is_valid_room_name(name))
+    co_return Lookup{nullptr, 400, "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"};
+  if (auto made = find_made(name)) co_return std::move(*made);
+
+  // Read the store on the loader thread; the answer comes back through a channel on our executor.
+  struct Loaded {
+    HistoryStore::RoomHistory history;
+    Lookup refusal;  // status 0: loaded
   };
-  const auto limit_reached = [this] {
-    return "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")";
-  };
-  {
-    std::lock_guard lock(mutex_);
-    if (auto found = rooms_.find(key); found != rooms_.end()) {
-      result.room = found->second;
-      return result;
+  using Reply = asio::experimental::concurrent_channel<void(asio::error_code, std::shared_ptr<Loaded>)>;
+  auto reply = std::make_shared<Reply>(co_await asio::this_coro::executor, 1);
+  asio::post(loader_, [this, name, only_existing, reply] {
+    auto loaded = std::make_shared<Loaded>();
+    try {
+      if (only_existing && !store_.knows(name)) {
+        loaded->refusal = Lookup{nullptr, 404, "no room named \"" + name + "\""};
+      } else {
+        loaded->history = store_.load(name);
+      }
+    } catch (const StoreError& error) {
+      log::error("history: ", error.what());
+      loaded->refusal = Lookup{nullptr, 503, "the history of room \"" + name + "\" cannot be read"};
     }
-    if (!settings_.dynamic) return refuse(404, "no room named \"" + key + "\"");
-    if (rooms_.size() >= settings_.max) return refuse(503, limit_reached());
-  }
-  // The database is read without holding the registry: other lookups go on meanwhile.
-  HistoryStore::RoomHistory history;
-  try {
-    if (only_existing && !store_.knows(key)) return refuse(404, "no room named \"" + key + "\"");
-    history = store_.load(key);
-  } catch (const StoreError& error) {
-    log::error("history: ", error.what());
-    return refuse(503, "the history of room \"" + key + "\" cannot be read");
-  }
+    reply->try_send(asio::error_code{}, std::move(loaded));
+  });
+  auto [ec, loaded] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec || !loaded) co_return Lookup{nullptr, 503, "the server is stopping"};
+  if (loaded->refusal.status != 0) co_return std::move(loaded->refusal);
+
   std::lock_guard lock(mutex_);
   // Someone may have made it meanwhile (from the same stored history, so with the same epoch).
-  if (auto found = rooms_.find(key); found != rooms_.end()) {
-    result.room = found->second;
-    return result;
-  }
-  if (rooms_.size() >= settings_.max) return refuse(503, limit_reached());
-  result.room = add_locked(key, std::move(history));
-  return result;
+  if (auto found = rooms_.find(name); found != rooms_.end()) co_return Lookup{found->second, 0, ""};
+  if (rooms_.size() >= settings_.max)
+    co_return Lookup{nullptr, 503, "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")"};
+  co_return Lookup{add_locked(name, std::move(loaded->history)), 0, ""};
 }
 
 std::size_t RoomRegistry::size() {
@@ -81,6 +89,7 @@ std::size_t RoomRegistry::size() {
 }
 
 void RoomRegistry::stop_all(std::chrono::steady_clock::time_point deadline) {
+  loader_.join();  // the store closes next: no load may still be reading it
   std::lock_guard lock(mutex_);
   for (auto& [name, room] : rooms_) room->stop();
   for (auto& [name, room] : rooms_) {

@@ -5,9 +5,13 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include <asio/awaitable.hpp>
+#include <asio/thread_pool.hpp>
 
 #include "config/config.hpp"
 #include "server/history_store.hpp"
@@ -27,19 +31,23 @@ class RoomRegistry {
     int status = 0;  // 400 invalid name, 404 unknown room, 503 room limit reached or history unreadable
     std::string error;
   };
-  // Any thread. Makes the room on first use when rooms are dynamic.
-  Lookup find(std::string_view name);
-  // Any thread. Only a room that is live or has a stored history: asking about a room makes none.
-  Lookup find_existing(std::string_view name);
+  // From a coroutine on any worker. Makes the room on first use when rooms are dynamic. A room not made
+  // yet is read from the store on the registry's loader thread: the worker serves its other
+  // connections meanwhile.
+  asio::awaitable<Lookup> find(std::string name);
+  // The same, but only for a room that is live or has a stored history: asking about a room makes none.
+  asio::awaitable<Lookup> find_existing(std::string name);
 
   std::size_t size();
-  // Closes every inbox and waits (until `deadline`) for the actors to end.
+  // Waits for loads in progress, closes every inbox and waits (until `deadline`) for the actors to end.
   void stop_all(std::chrono::steady_clock::time_point deadline);
   // After the worker threads are joined: see Room::release_subscribers_after_stop.
   void release_all_after_stop();
 
  private:
-  Lookup find(std::string_view name, bool only_existing);
+  asio::awaitable<Lookup> find(std::string name, bool only_existing);
+  // The room if it is made, a refusal, or nothing: then it must be loaded.
+  std::optional<Lookup> find_made(const std::string& name);
   std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
 
   const config::Rooms& settings_;
@@ -48,6 +56,7 @@ class RoomRegistry {
   WorkerPool& workers_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
+  asio::thread_pool loader_{1};  // reads rooms' histories from the store
 };
 
 }  // namespace chatd
