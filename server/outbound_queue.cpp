@@ -13,7 +13,7 @@ OutboundQueue::Push OutboundQueue::push(const std::vector<SharedFrame>& frames) 
   Push result;
   if (closed_ || aborted_) {
     result.status = Push::Status::closed;
-  } else if (messages_ + frames.size() > limit_) {
+  } else if (messages_ + frames.size() > limit_ + replay_grace_) {
     result.status = Push::Status::full;
   } else {
     frames_.insert(frames_.end(), frames.begin(), frames.end());
@@ -28,6 +28,7 @@ bool OutboundQueue::push_replay(const std::vector<SharedFrame>& frames) {
   std::lock_guard lock(mutex_);
   if (closed_ || aborted_ || frames.empty()) return false;
   frames_.insert(frames_.end(), frames.begin(), frames.end());
+  replay_grace_ += frames.size();
   return wake_locked();
 }
 
@@ -86,6 +87,13 @@ bool OutboundQueue::take(std::vector<SharedFrame>& batch, bool& ends_with_close)
   if (aborted_) return false;
   batch.swap(frames_);
   messages_ = 0;
+  // The writer comes back for more only once the last batch is written: a replay in it is on the wire.
+  if (replay_in_flight_) {
+    replay_grace_ = 0;
+    replay_in_flight_ = false;
+  } else if (replay_grace_ > 0) {
+    replay_in_flight_ = true;
+  }
   // The close frame is built here, once, by the writer: most connections never need one.
   if (closed_ && !close_taken_) {
     close_taken_ = true;

@@ -32,7 +32,9 @@ class OutboundQueue {
   // Any thread. Message frames, all or none: `full` when they would take the queue past `limit`.
   Push push(const std::vector<SharedFrame>& frames);
   // Room thread. The events a resubscribing client missed, ahead of anything live: not counted against
-  // the limit (history.max_events bounds them). True: wake the writer.
+  // the limit (history.max_events bounds them). Until they are written, live messages may queue beyond
+  // the limit by as many as were replayed: a long replay is not the client being slow. True: wake the
+  // writer.
   bool push_replay(const std::vector<SharedFrame>& frames);
   // Any thread. A control frame (ping, pong): not counted against the limit. True: wake the writer.
   bool push_control(SharedFrame frame);
@@ -61,6 +63,8 @@ class OutboundQueue {
   std::vector<SharedFrame> frames_;
   std::size_t messages_ = 0;  // message frames in frames_, the ones the limit counts
   std::size_t limit_;
+  std::size_t replay_grace_ = 0;   // extra room for live messages while a replay is being written
+  bool replay_in_flight_ = false;  // the writer has taken the replay and not yet come back for more
   std::uint16_t close_code_ = 0;
   bool closed_ = false;
   bool close_taken_ = false;
