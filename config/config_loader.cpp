@@ -12,11 +12,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -354,29 +356,15 @@ class Loader {
   void read_history(const Field& field, History& history) const {
     const Section section =
         read_map(field, {"store", "path", "max_events", "max_age", "durability", "flush_interval"});
-    if (const Field* store = section.find("store")) {
-      const std::string text = string_value(*store, "sqlite or memory");
-      if (text == "sqlite") {
-        history.store = History::Store::sqlite;
-      } else if (text == "memory") {
-        history.store = History::Store::memory;
-      } else {
-        fail_expected(*store, "sqlite or memory");
-      }
-    }
+    if (const Field* store = section.find("store"))
+      one_of(*store, history.store, {{"sqlite", History::Store::sqlite}, {"memory", History::Store::memory}});
     if (const Field* path = section.find("path")) history.path = non_empty_string(*path);
     if (const Field* max_events = section.find("max_events"))
       history.max_events = whole_number(*max_events, 1, 100000000);
     if (const Field* max_age = section.find("max_age")) history.max_age = positive_duration(*max_age);
     if (const Field* durability = section.find("durability")) {
-      const std::string text = string_value(*durability, "batch or sync");
-      if (text == "batch") {
-        history.durability = History::Durability::batch;
-      } else if (text == "sync") {
-        history.durability = History::Durability::sync;
-      } else {
-        fail_expected(*durability, "batch or sync");
-      }
+      one_of(*durability, history.durability,
+             {{"batch", History::Durability::batch}, {"sync", History::Durability::sync}});
     }
     if (const Field* interval = section.find("flush_interval")) {
       history.flush_interval = positive_duration(*interval);
@@ -387,21 +375,12 @@ class Loader {
 
   void read_log(const Field& field, Log& log) const {
     const Section section = read_map(field, {"level"});
-    const Field* level = section.find("level");
-    if (!level) return;
-    const std::string expected = "one of debug, info, warn, error";
-    if (!level->value.IsScalar()) fail_expected(*level, expected);
-    const std::string& text = level->value.Scalar();
-    if (text == "debug") {
-      log.level = LogLevel::debug;
-    } else if (text == "info") {
-      log.level = LogLevel::info;
-    } else if (text == "warn") {
-      log.level = LogLevel::warn;
-    } else if (text == "error") {
-      log.level = LogLevel::error;
-    } else {
-      fail_expected(*level, expected);
+    if (const Field* level = section.find("level")) {
+      one_of(*level, log.level,
+             {{"debug", LogLevel::debug},
+              {"info", LogLevel::info},
+              {"warn", LogLevel::warn},
+              {"error", LogLevel::error}});
     }
   }
 
@@ -411,6 +390,28 @@ class Loader {
   std::string string_value(const Field& field, const std::string& expected) const {
     if (!field.value.IsScalar()) fail_expected(field, expected);
     return field.value.Scalar();
+  }
+
+  // One of a few words, each standing for a value: "a or b", "one of a, b, c" in the error.
+  template <typename T>
+  void one_of(const Field& field, T& out,
+              std::initializer_list<std::pair<std::string_view, std::type_identity_t<T>>> choices) const {
+    std::string expected;
+    std::size_t index = 0;
+    for (const auto& [word, value] : choices) {
+      if (index > 0) expected += choices.size() == 2 ? " or " : ", ";
+      expected += word;
+      ++index;
+    }
+    if (choices.size() > 2) expected = "one of " + expected;
+    const std::string text = string_value(field, expected);
+    for (const auto& [word, value] : choices) {
+      if (text == word) {
+        out = value;
+        return;
+      }
+    }
+    fail_expected(field, expected);
   }
 
   std::string non_empty_string(const Field& field) const {

@@ -36,10 +36,17 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find_existing(std::string na
   return find(std::move(name), true);
 }
 
-std::optional<RoomRegistry::Lookup> RoomRegistry::find_made(const std::string& name) {
-  std::lock_guard lock(mutex_);
+namespace {
+
+RoomRegistry::Lookup no_such_room(const std::string& name) {
+  return {nullptr, 404, "no room named \"" + name + "\""};
+}
+
+}  // namespace
+
+std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::string& name) {
   if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, 0, ""};
-  if (!settings_.dynamic) return Lookup{nullptr, 404, "no room named \"" + name + "\""};
+  if (!settings_.dynamic) return no_such_room(name);
   if (rooms_.size() >= settings_.max)
     return Lookup{nullptr, 503, "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")"};
   return std::nullopt;
@@ -48,7 +55,10 @@ std::optional<RoomRegistry::Lookup> RoomRegistry::find_made(const std::string& n
 asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing) {
   if (!config::is_valid_room_name(name))
     co_return Lookup{nullptr, 400, "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"};
-  if (auto made = find_made(name)) co_return std::move(*made);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto made = find_made_locked(name)) co_return std::move(*made);
+  }
 
   // Read the store on the loader thread; the answer comes back through a channel on our executor.
   struct Loaded {
@@ -61,7 +71,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
     auto loaded = std::make_shared<Loaded>();
     try {
       if (only_existing && !store_.knows(name)) {
-        loaded->refusal = Lookup{nullptr, 404, "no room named \"" + name + "\""};
+        loaded->refusal = no_such_room(name);
       } else {
         loaded->history = store_.load(name);
       }
@@ -76,10 +86,9 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   if (loaded->refusal.status != 0) co_return std::move(loaded->refusal);
 
   std::lock_guard lock(mutex_);
-  // Someone may have made it meanwhile (from the same stored history, so with the same epoch).
-  if (auto found = rooms_.find(name); found != rooms_.end()) co_return Lookup{found->second, 0, ""};
-  if (rooms_.size() >= settings_.max)
-    co_return Lookup{nullptr, 503, "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")"};
+  // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
+  // the limit may have been reached.
+  if (auto made = find_made_locked(name)) co_return std::move(*made);
   co_return Lookup{add_locked(name, std::move(loaded->history)), 0, ""};
 }
 

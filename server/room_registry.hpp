@@ -46,8 +46,8 @@ class RoomRegistry {
 
  private:
   asio::awaitable<Lookup> find(std::string name, bool only_existing);
-  // The room if it is made, a refusal, or nothing: then it must be loaded.
-  std::optional<Lookup> find_made(const std::string& name);
+  // Under mutex_: the room if it is made, a refusal, or nothing: then it must be loaded.
+  std::optional<Lookup> find_made_locked(const std::string& name);
   std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
 
   const config::Rooms& settings_;

@@ -119,8 +119,7 @@ void SqliteHistoryStore::open_schema() {
     // clients: never give those ids again.
     log::warn("history: the last run did not close ", settings_.path, " cleanly; ids in every room skip ",
               max_pending_events, " ahead");
-    exec("UPDATE rooms SET last_id = last_id + 100000");
-    static_assert(max_pending_events == 100000);
+    exec(("UPDATE rooms SET last_id = last_id + " + std::to_string(max_pending_events)).c_str());
   }
   exec("INSERT OR REPLACE INTO meta(key, value) VALUES('clean', '0'); COMMIT");
 }

@@ -908,13 +908,7 @@ def test_max_age_retention():
 # --------------------------------------------------------------------------------------------------
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
-        return 2
-    tic.CHATD = os.path.abspath(sys.argv[1])
-    return tic.run_tests(globals())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tic.main(globals()))

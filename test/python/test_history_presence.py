@@ -570,13 +570,7 @@ def test_many_clients_resume_without_gap_or_duplicate():
 # --------------------------------------------------------------------------------------------------
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
-        return 2
-    tic.CHATD = os.path.abspath(sys.argv[1])
-    return tic.run_tests(globals())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tic.main(globals()))

@@ -600,14 +600,15 @@ def run_tests(namespace):
     return 1 if failed else 0
 
 
-def main():
+def main(namespace):
+    """The command line of every python suite: `SUITE /path/to/chatd`; runs the suite's tests."""
     global CHATD
     if len(sys.argv) != 2:
         print(f"usage: {sys.argv[0]} /path/to/chatd", file=sys.stderr)
         return 2
     CHATD = os.path.abspath(sys.argv[1])
-    return run_tests(globals())
+    return run_tests(namespace)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(globals()))
