@@ -1,5 +1,9 @@
 #include "protocol/frame_reader.hpp"
 
+#include <algorithm>
+#include <array>
+#include <utility>
+
 #include <websocketpp/close.hpp>
 #include <websocketpp/processors/hybi13.hpp>
 
@@ -64,18 +68,44 @@ IncomingMessage::Kind kind_of(websocketpp::frame::opcode::value opcode) {
 
 }  // namespace
 
+// websocketpp 0.8.2 checks a continuation frame as `size + length > max`, which wraps for a declared
+// length near 2^64, and never checks the 64-bit length's high bit, which RFC 6455 5.2 requires to be 0:
+// one client could make it buffer without end. So the reader takes each frame header first, checks the
+// declared length against the limit (with the fragments before it), and hands websocketpp the header only
+// once it is within bounds; payload bytes follow, never past the end of the frame.
 struct FrameReader::Impl {
   explicit Impl(std::size_t max_message_size) : processor(false, true, shared_manager(), shared_rng()) {
     processor.set_max_message_size(max_message_size);
   }
+  // The header being read: 2 bytes, then the extended length and the masking key they announce.
+  std::size_t header_length() const {
+    if (header_size < 2) return 2;
+    const std::uint8_t length_code = header[1] & 0x7f;
+    const std::size_t extended = length_code == 126 ? 2 : length_code == 127 ? 8 : 0;
+    return 2 + extended + ((header[1] & 0x80) ? 4 : 0);
+  }
+  std::uint64_t declared_length() const {
+    const std::uint8_t length_code = header[1] & 0x7f;
+    if (length_code < 126) return length_code;
+    const std::size_t bytes = length_code == 126 ? 2 : 8;
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < bytes; ++i) length = (length << 8) | header[2 + i];
+    return length;
+  }
+
   Processor processor;
   WebsocketConfig::message_type::ptr message;  // complete, not yet taken
+  std::array<std::uint8_t, 14> header{};       // the longest header: 2 + 8 length + 4 key
+  std::size_t header_size = 0;                 // bytes of `header` read; websocketpp has not seen them
+  std::uint64_t payload_left = 0;              // of the frame whose header websocketpp has
+  std::uint64_t message_size = 0;              // declared by the data frames of the open message
 };
 
 FrameReader::FrameReader(std::size_t max_message_size) : max_message_size_(max_message_size) {}
 
 void FrameReader::release_if_idle() {
-  if (impl_ && !impl_->message && impl_->processor.between_messages()) impl_.reset();
+  if (impl_ && !impl_->message && impl_->header_size == 0 && impl_->processor.between_messages())
+    impl_.reset();
 }
 FrameReader::~FrameReader() = default;
 
@@ -85,9 +115,31 @@ FrameReader::Status FrameReader::fail(std::uint16_t code, std::string reason) {
   return Status::error;
 }
 
-FrameReader::Status FrameReader::feed(std::uint8_t* data, std::size_t size, std::size_t& used) {
+FrameReader::Status FrameReader::check_header() {
+  Impl& state = *impl_;
+  const std::uint64_t length = state.declared_length();
+  if (length >> 63) {
+    return fail(close_code::protocol_error, "a 64-bit payload length must have its high bit clear");
+  }
+  const std::uint8_t opcode = state.header[0] & 0x0f;
+  const bool control = (opcode & 0x08) != 0;
+  if (!control) {
+    // A continuation adds to the message; any other data frame begins one (or is a protocol error,
+    // which websocketpp reports once it sees the header).
+    const std::uint64_t before = opcode == 0 ? state.message_size : 0;
+    if (length > max_message_size_ - std::min<std::uint64_t>(before, max_message_size_)) {
+      return fail(close_code::message_too_big,
+                  "message larger than " + std::to_string(max_message_size_) + " bytes");
+    }
+    const bool final_frame = (state.header[0] & 0x80) != 0;
+    state.message_size = final_frame ? 0 : before + length;
+  }
+  state.payload_left = length;
+  return Status::need_more;
+}
+
+FrameReader::Status FrameReader::consume(std::uint8_t* data, std::size_t size, std::size_t& used) {
   namespace error = websocketpp::processor::error;
-  if (!impl_) impl_ = std::make_unique<Impl>(max_message_size_);
   websocketpp::lib::error_code ec;
   used = impl_->processor.consume(data, size, ec);
   if (ec == error::make_error_code(error::non_minimal_encoding)) {
@@ -105,6 +157,33 @@ FrameReader::Status FrameReader::feed(std::uint8_t* data, std::size_t size, std:
     return fail(close_code::invalid_payload, "text message ends inside a UTF-8 character");
   }
   return Status::message;
+}
+
+FrameReader::Status FrameReader::feed(std::uint8_t* data, std::size_t size, std::size_t& used) {
+  if (!impl_) impl_ = std::make_unique<Impl>(max_message_size_);
+  Impl& state = *impl_;
+  used = 0;
+  while (used < size) {
+    std::size_t consumed = 0;
+    Status status = Status::need_more;
+    if (state.payload_left == 0) {
+      // A header: gather it whole, check it, then let websocketpp parse it (and any empty payload).
+      while (state.header_size < state.header_length() && used < size) {
+        state.header[state.header_size++] = data[used++];
+      }
+      if (state.header_size < state.header_length()) return Status::need_more;
+      if (check_header() == Status::error) return Status::error;
+      const std::size_t header_size = std::exchange(state.header_size, 0);
+      status = consume(state.header.data(), header_size, consumed);
+    } else {
+      const auto part = static_cast<std::size_t>(std::min<std::uint64_t>(state.payload_left, size - used));
+      status = consume(data + used, part, consumed);
+      state.payload_left -= consumed;
+      used += consumed;
+    }
+    if (status != Status::need_more) return status;
+  }
+  return Status::need_more;
 }
 
 IncomingMessage FrameReader::take_message() {

@@ -48,6 +48,8 @@ class FrameReader {
 
  private:
   Status fail(std::uint16_t code, std::string reason);
+  Status check_header();  // the frame header just read: within the limits?
+  Status consume(std::uint8_t* data, std::size_t size, std::size_t& used);  // through websocketpp
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -108,6 +108,43 @@ TEST_CASE("broken input closes with the right code: 1009, 1007, 1002, 1003") {
   CHECK(messages == 1);
 }
 
+// A masked continuation header declaring `length` bytes in the 64-bit form; no payload.
+std::string continuation_declaring(std::uint64_t length) {
+  std::string header = {'\x80', '\xff'};
+  for (int shift = 56; shift >= 0; shift -= 8) header.push_back(static_cast<char>(length >> shift));
+  return header + "\x01\x02\x03\x04";
+}
+
+TEST_CASE("declared lengths past the limit close the connection before anything is buffered") {
+  ChatdProcess server("limits: { max_message_size: 1KiB }\nlog: { level: warn }\n");
+  const auto port = server.port();
+  WsClient bystander;
+  REQUIRE(bystander.open(port, "/subscribe?room=calm") == 101);
+  const std::string filler(64 * 1024, 'z');
+
+  // websocketpp alone would wrap 1 + (2^64 - 1) to 0 and buffer everything sent after it.
+  WsClient high_bit;
+  REQUIRE(high_bit.open(port, "/subscribe?room=calm") == 101);
+  high_bit.send_raw(client_frame(1, "x", false) + continuation_declaring(~std::uint64_t{0}) + filler);
+  CHECK(high_bit.wait_close() == 1002);
+
+  WsClient huge;
+  REQUIRE(huge.open(port, "/subscribe?room=calm") == 101);
+  huge.send_raw(client_frame(1, "x", false) + continuation_declaring((std::uint64_t{1} << 63) - 1) + filler);
+  CHECK(huge.wait_close() == 1009);
+
+  WsClient adding_up;
+  REQUIRE(adding_up.open(port, "/subscribe?room=calm") == 101);
+  adding_up.send_raw(client_frame(1, std::string(600, 'a'), false));
+  adding_up.send_raw(client_frame(0, std::string(600, 'b'), false));
+  CHECK(adding_up.wait_close() == 1009);
+
+  REQUIRE(http_post(port, "/publish?room=calm", "still here").status == 202);
+  auto frame = bystander.next();
+  REQUIRE(frame);
+  CHECK(json_string(frame->payload, "text") == "still here");
+}
+
 TEST_CASE("ping is answered with pong; the close handshake is echoed and TCP closed") {
   ChatdProcess server("log: { level: warn }\n");
   WsClient client;

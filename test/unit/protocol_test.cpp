@@ -481,6 +481,79 @@ TEST_CASE("FrameReader: message size limit") {
   }
 }
 
+// A frame header alone, masked, declaring `length` bytes with the 64-bit length form.
+Bytes header_declaring(std::uint8_t first_byte, std::uint64_t length) {
+  Bytes out = {first_byte, 0x80 | 127};
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(length >> shift));
+  out.insert(out.end(), {0x01, 0x02, 0x03, 0x04});
+  return out;
+}
+
+TEST_CASE("FrameReader: declared lengths are checked from the header alone, without overflow") {
+  const Bytes one_byte_start = build({.opcode = 0x1, .payload = "x", .fin = false});
+  SUBCASE("a continuation declaring 2^64-1 after a 1-byte fragment -> 1002 (high bit set, RFC 6455 5.2)") {
+    CHECK(error_of(concat({one_byte_start, header_declaring(0x80, ~std::uint64_t{0})})) ==
+          close_code::protocol_error);
+  }
+  SUBCASE("a continuation declaring 2^63-1 after a 1-byte fragment -> 1009, not a wrapped sum") {
+    CHECK(error_of(concat({one_byte_start, header_declaring(0x80, (std::uint64_t{1} << 63) - 1)})) ==
+          close_code::message_too_big);
+  }
+  SUBCASE("a single frame declaring more than the limit -> 1009 before any payload byte") {
+    CHECK(error_of(header_declaring(0x81, 1025)) == close_code::message_too_big);
+  }
+  SUBCASE("a length with the high bit set in a first frame -> 1002") {
+    CHECK(error_of(header_declaring(0x81, std::uint64_t{1} << 63)) == close_code::protocol_error);
+  }
+  SUBCASE("the header may arrive a byte at a time: the error comes with its last byte") {
+    FrameReader reader(1024);
+    const Bytes bytes = concat({one_byte_start, header_declaring(0x80, ~std::uint64_t{0})});
+    for (std::size_t i = 0; i + 1 < bytes.size(); ++i) {
+      REQUIRE(feed(reader, Bytes{bytes[i]}).status == FrameReader::Status::need_more);
+      reader.release_if_idle();
+    }
+    CHECK(feed(reader, Bytes{bytes.back()}).status == FrameReader::Status::error);
+    CHECK(reader.error_code() == close_code::protocol_error);
+  }
+}
+
+TEST_CASE("FrameReader: continuations add up against the limit") {
+  const auto fragment = [](std::uint8_t opcode, std::size_t size, bool fin) {
+    return build({.opcode = opcode, .payload = std::string(size, 'x'), .fin = fin});
+  };
+  SUBCASE("6 + 6 + 4 = the limit exactly: one message") {
+    const auto message = single_message(
+        concat({fragment(0x1, 6, false), fragment(0x0, 6, false), fragment(0x0, 4, true)}), 16);
+    CHECK(message.payload.size() == 16);
+  }
+  SUBCASE("6 + 6 + 5: the third header is refused before its payload") {
+    FrameReader reader(16);
+    const Bytes first_two = concat({fragment(0x1, 6, false), fragment(0x0, 6, false)});
+    CHECK(feed(reader, first_two).status == FrameReader::Status::need_more);
+    const Bytes third = fragment(0x0, 5, true);
+    CHECK(feed(reader, Bytes(third.begin(), third.begin() + 6)).status == FrameReader::Status::error);
+    CHECK(reader.error_code() == close_code::message_too_big);
+  }
+  SUBCASE("a ping between fragments does not reset the count") {
+    const Bytes bytes =
+        concat({fragment(0x1, 10, false), build({.opcode = 0x9, .payload = "p"}), fragment(0x0, 10, true)});
+    FrameReader reader(16);
+    auto result = feed(reader, bytes);
+    REQUIRE(result.status == FrameReader::Status::message);
+    CHECK(reader.take_message().kind == IncomingMessage::Kind::ping);
+    CHECK(feed(reader, bytes, result.used).status == FrameReader::Status::error);
+    CHECK(reader.error_code() == close_code::message_too_big);
+  }
+  SUBCASE("a new message starts counting from zero") {
+    FrameReader reader(16);
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(feed(reader, concat({fragment(0x1, 8, false), fragment(0x0, 8, true)})).status ==
+              FrameReader::Status::message);
+      CHECK(reader.take_message().payload.size() == 16);
+    }
+  }
+}
+
 TEST_CASE("parse_close_payload") {
   SUBCASE("empty payload: 1005, valid") {
     const auto close = parse_close_payload("");
