@@ -15,16 +15,15 @@ namespace chatd {
 using asio::use_awaitable;
 using asio::experimental::as_tuple;
 
-Listener::Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint,
-                   const ServerContext& server)
-    : acceptor_(context), server_(server) {
+Listener::Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint) : acceptor_(context) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
   acceptor_.bind(endpoint);
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
-void Listener::start() {
+void Listener::start(const ServerContext& server) {
+  server_ = &server;
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), report_exception("listener"));
 }
 
@@ -37,7 +36,7 @@ void Listener::stop() {
 
 asio::awaitable<void> Listener::accept_loop() {
   for (;;) {
-    Worker& worker = server_.workers.next();
+    Worker& worker = server_->workers.next();
     auto [ec, socket] = co_await acceptor_.async_accept(worker.context(), as_tuple(use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
@@ -49,7 +48,7 @@ asio::awaitable<void> Listener::accept_loop() {
     }
     asio::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    auto serving = serve_http(std::move(socket), worker, server_);
+    auto serving = serve_http(std::move(socket), worker, *server_);
     asio::co_spawn(worker.context(), std::move(serving), report_exception("connection"));
   }
 }

@@ -10,11 +10,13 @@ namespace chatd {
 
 class Listener {
  public:
-  // Binds and listens at once, so a busy port fails start-up rather than the first accept.
-  Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint, const ServerContext& server);
+  // Binds and listens at once, so a busy port fails start-up rather than the first accept, and before
+  // anything else changes (the database is opened after this): a start that fails here leaves no trace.
+  Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint);
 
   asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
-  void start();
+  // Accepts connections and serves them with `server`, which must outlive the listener.
+  void start(const ServerContext& server);
   // Any thread: stop accepting.
   void stop();
 
@@ -22,7 +24,7 @@ class Listener {
   asio::awaitable<void> accept_loop();
 
   asio::ip::tcp::acceptor acceptor_;
-  const ServerContext& server_;
+  const ServerContext* server_ = nullptr;  // set by start()
 };
 
 }  // namespace chatd

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -38,11 +39,32 @@ void raise_open_file_limit() {
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) log::warn("could not raise the open-file limit");
 }
 
+std::optional<DatabaseLock> lock_database(const config::History& settings) {
+  if (settings.store != config::History::Store::sqlite) return std::nullopt;
+  return std::optional<DatabaseLock>(std::in_place, settings.path);
+}
+
+std::unique_ptr<Listener> bind_listener(Worker& worker, const config::Listen& settings) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings.address), settings.port);
+  return std::make_unique<Listener>(worker.context(), endpoint);
+}
+
+// The URL a person opens: an IPv6 address in brackets; the wildcard addresses are not a place to go to.
+std::string page_url(const asio::ip::tcp::endpoint& endpoint, const std::string& prefix) {
+  const auto address = endpoint.address();
+  std::string host = address.is_unspecified() ? (address.is_v6() ? "[::1]" : "127.0.0.1")
+                     : address.is_v6()        ? "[" + address.to_string() + "]"
+                                              : address.to_string();
+  return "http://" + host + ":" + std::to_string(endpoint.port()) + prefix;
+}
+
 }  // namespace
 
 Server::Server(config::Config config)
     : config_(std::move(config)),
+      database_lock_(lock_database(config_.history)),
       workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
+      listener_(bind_listener(workers_.at(0), config_.listen)),
       store_(open_history_store(config_.history)),
       rooms_(config_.rooms, config_.history, *store_, workers_),
       http_limiter_(config_.publish.rate, config_.publish.burst),
@@ -50,8 +72,6 @@ Server::Server(config::Config config)
       context_{config_, workers_, rooms_, http_limiter_, static_files_} {
   log::set_level(config_.log.level);
   raise_open_file_limit();
-  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config_.listen.address), config_.listen.port);
-  listener_ = std::make_unique<Listener>(workers_.at(0).context(), endpoint, context_);
 }
 
 Server::~Server() = default;
@@ -65,16 +85,32 @@ int Server::run() {
   });
 
   workers_.start();
-  listener_->start();
+  listener_->start(context_);
+  log_start();
+  control.run();  // returns once the signal handler has run
+  shut_down();
+  return 0;
+}
+
+void Server::log_start() const {
   const auto endpoint = listener_->local_endpoint();
   // Always printed, whatever log.level says: with port 0 it is the only way to learn the port.
   std::ostringstream started;
   started << "listening on " << endpoint.address().to_string() << ":" << endpoint.port() << " with "
           << workers_.size() << " thread" << (workers_.size() == 1 ? "" : "s");
   log::write(log::Level::info, started.view());
-  control.run();  // returns once the signal handler has run
-  shut_down();
-  return 0;
+  started.str("");
+  started << "chat page: " << page_url(endpoint, config_.routes.static_files) << "; history: ";
+  if (config_.history.store == config::History::Store::sqlite)
+    started << "sqlite " << std::filesystem::absolute(config_.history.path).lexically_normal().string();
+  else
+    started << "memory only (nothing survives a restart)";
+  started << "; static files: ";
+  if (static_files_.root().empty())
+    started << "none";
+  else
+    started << static_files_.root().string();
+  log::write(log::Level::info, started.view());
 }
 
 void Server::shut_down() {

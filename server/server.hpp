@@ -2,9 +2,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "config/config.hpp"
 #include "server/address_limiter.hpp"
+#include "server/database_lock.hpp"
 #include "server/history_store.hpp"
 #include "server/listener.hpp"
 #include "server/room_registry.hpp"
@@ -16,7 +18,9 @@ namespace chatd {
 
 class Server {
  public:
-  // Opens the history store (throws StoreError) and binds the listening socket (throws std::system_error).
+  // In this order, so that a start that fails leaves the database as it found it: locks the database
+  // (throws StoreError if another chatd has it), binds the listening socket (throws std::system_error),
+  // then opens the history store and loads the configured rooms (throw StoreError).
   explicit Server(config::Config config);
   ~Server();
 
@@ -25,15 +29,17 @@ class Server {
 
  private:
   void shut_down();
+  void log_start() const;
 
   config::Config config_;
+  std::optional<DatabaseLock> database_lock_;  // history.store: sqlite; held until the store is closed
   WorkerPool workers_;
+  std::unique_ptr<Listener> listener_;
   std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
   RoomRegistry rooms_;
   AddressLimiter http_limiter_;
   StaticFiles static_files_;
   ServerContext context_;
-  std::unique_ptr<Listener> listener_;
 };
 
 }  // namespace chatd

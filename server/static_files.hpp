@@ -24,6 +24,8 @@ class StaticFiles {
   std::optional<std::filesystem::path> resolve(std::string_view path) const;
 
   static std::string_view content_type(const std::filesystem::path& file);
+  // The folder served, canonical; empty when there is none.
+  const std::filesystem::path& root() const { return root_; }
 
  private:
   std::filesystem::path root_;  // canonical; empty when the folder does not exist

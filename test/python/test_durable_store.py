@@ -22,6 +22,7 @@ import queue
 import random
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -66,13 +67,13 @@ class StoreServer(tic.ChatServer):
     against the working directory instead of the config's folder would be noticed.
     """
 
-    def __init__(self, folder, history_yaml="", extra_yaml=FAST_PUBLISH, cwd=None):
+    def __init__(self, folder, history_yaml="", extra_yaml=FAST_PUBLISH, cwd=None, port=0):
         # Deliberately not calling ChatServer.__init__: it would make a temp dir of its own.
         self._dir = _KeepFolder(folder)
         self.folder = folder
         self.cwd = cwd or folder
         self.config_path = os.path.join(folder, "chat.yaml")
-        config = "listen: { address: 127.0.0.1, port: 0 }\nserver: { threads: 2 }\n" + extra_yaml
+        config = f"listen: {{ address: 127.0.0.1, port: {port} }}\nserver: {{ threads: 2 }}\n" + extra_yaml
         if history_yaml:
             config += "history:\n" + "".join(f"  {line}\n" for line in history_yaml.strip().splitlines())
         with open(self.config_path, "w") as f:
@@ -900,6 +901,135 @@ def test_max_age_retention():
                 assert status == 200 and [(e["id"], e["text"]) for e in body["events"]] == [(4, "new")], body
             rows = wait_until(lambda: (lambda r: r if [x[0] for x in r] == [4] else None)(db_events(db, "r", live=True)), 2.0)
             assert rows, f"expired events still in the db after the next commit: {db_events(db, 'r', live=True)}"
+            server.stop_cleanly()
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests: one database, one server; a start that fails changes nothing
+# --------------------------------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_files(folder):
+    """The bytes of chat.db and its -wal and -shm, as they are now (None: the file does not exist)."""
+    files = {}
+    for name in ("chat.db", "chat.db-wal", "chat.db-shm"):
+        path = os.path.join(folder, name)
+        files[name] = open(path, "rb").read() if os.path.exists(path) else None
+    return files
+
+
+def committed_last_id(db, room, want):
+    return wait_until(lambda: (db_room(db, room, live=True) or (None, None))[1] == want, 5.0)
+
+
+def test_second_server_on_the_same_database_exits_2_and_touches_nothing():
+    with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
+        db = os.path.join(folder, "chat.db")
+        port = free_port()
+        with StoreServer(folder, port=port) as first:
+            with client(first) as c:
+                assert [c.publish("r", f"m{i}") for i in (1, 2, 3)] == [1, 2, 3]
+            assert committed_last_id(db, "r", 3), db_room(db, "r", live=True)
+            before = database_files(folder)
+            # Once on the same port (as `./dev run` twice), once on another: the lock comes before both.
+            for port_yaml in (f"listen: {{ address: 127.0.0.1, port: {port} }}\n",
+                              "listen: { address: 127.0.0.1, port: 0 }\n"):
+                config = os.path.join(folder, "second.yaml")
+                with open(config, "w") as f:
+                    f.write(port_yaml)
+                code, stderr, seconds = run_refused(config, folder)
+                assert code == 2, f"second chatd exited {code}: {stderr}"
+                assert f"is in use by another chatd (pid {first.process.pid})" in stderr, stderr
+                assert "chat.db" in stderr and seconds < 2.0, (stderr, seconds)
+                assert "did not close" not in stderr, stderr
+            assert database_files(folder) == before, "the refused start changed the database"
+            assert not log_says_unclean(first), first.log_text()
+            with client(first) as c:
+                assert c.publish("r", "still serving") == 4
+            first.stop_cleanly()
+
+
+def test_refused_second_start_then_crash_never_reuses_a_seen_id():
+    """The sequence that used to reuse ids: B refused while A runs, then A killed in its commit window."""
+    with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
+        db = os.path.join(folder, "chat.db")
+        port = free_port()
+        window = "durability: batch\nflush_interval: 5s"
+        a = StoreServer(folder, window, port=port)
+        a.start()
+        with a:
+            code, stderr, _ = run_refused(a.config_path, folder)
+            assert code == 2 and "in use by another chatd" in stderr, (code, stderr)
+
+            async def watch_then_crash():
+                async with websockets.connect(a.ws("/subscribe?room=fresh&since=0"), ping_interval=None) as ws:
+                    recovered = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                    epoch = recovered["epoch"]
+                    with client(a) as c:
+                        stored = [c.publish("fresh", t) for t in ("f1", "f2")]  # after our join's id
+                        # Wait out one flush: f1 and f2 are on disk, then the next one is only seen.
+                        assert committed_last_id(db, "fresh", stored[-1]), db_room(db, "fresh", live=True)
+                        seen_id = c.publish("fresh", "seen-then-lost")
+                    texts = []
+                    while len(texts) < 3:
+                        event = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                        texts.append((event["id"], event["text"]))
+                    assert texts == [(stored[0], "f1"), (stored[1], "f2"), (seen_id, "seen-then-lost")], texts
+                    a.crash()  # within the 5 s window: seen-then-lost never reached the disk
+                    return epoch, seen_id
+
+            epoch, seen_id = asyncio.run(watch_then_crash())
+        with StoreServer(folder, port=port) as c_server:
+            assert log_says_unclean(c_server), f"no skip after kill -9:\n{c_server.log_text()}"
+            with client(c_server) as c:
+                new_ids = [c.publish("fresh", t) for t in ("new-1", "new-2")]
+            assert min(new_ids) > seen_id, f"id {seen_id} was seen by a client and given again: {new_ids}"
+
+            async def resume():
+                url = c_server.ws(f"/subscribe?room=fresh&since={seen_id}&epoch={epoch}")
+                async with websockets.connect(url, ping_interval=None) as ws:
+                    recovered = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                    got = []
+                    while len(got) < 2:
+                        event = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                        got.append((event["id"], event["text"]))
+                    return recovered, got
+
+            recovered, got = asyncio.run(resume())
+            assert recovered["complete"] is True and recovered["epoch"] == epoch, recovered
+            assert got == list(zip(new_ids, ("new-1", "new-2"))), f"resumed after {seen_id}, got {got}"
+            c_server.stop_cleanly()
+
+
+def test_start_that_cannot_listen_leaves_the_database_unchanged():
+    with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
+        with StoreServer(folder) as server:
+            with client(server) as c:
+                assert c.publish("r", "kept") == 1
+            server.stop_cleanly()
+        before = database_files(folder)
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy_port = taken.getsockname()[1]
+            # A port someone else holds, and an address this machine does not have (TEST-NET-1).
+            for listen in (f"{{ address: 127.0.0.1, port: {busy_port} }}", "{ address: 192.0.2.1, port: 8080 }"):
+                config = os.path.join(folder, "chat.yaml")
+                with open(config, "w") as f:
+                    f.write(f"listen: {listen}\n")
+                code, stderr, _ = run_refused(config, folder)
+                assert code == 1 and "cannot listen on" in stderr, (listen, code, stderr)
+                assert database_files(folder) == before, f"a start that could not listen ({listen}) changed chat.db"
+        with StoreServer(folder) as server:
+            assert not log_says_unclean(server), server.log_text()
+            with client(server) as c:
+                assert c.publish("r", "next") == 2
             server.stop_cleanly()
 
 
