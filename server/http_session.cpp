@@ -36,6 +36,8 @@ using protocol::HttpResponse;
 // A connection that sends nothing for this long is closed: it holds a socket and memory for nothing.
 constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr std::size_t max_name_characters = 64;
+// A worker that has not run its keepalive tick (every 250 ms at most) for this long is blocked or gone.
+constexpr auto worker_stall_limit = std::chrono::seconds(5);
 constexpr std::size_t default_history_limit = 100;
 constexpr std::size_t max_history_limit = 1000;
 
@@ -78,6 +80,13 @@ bool is_valid_name(std::string_view name) {
 HttpResponse method_not_allowed(std::string allowed) {
   auto response = error_response(405, "method not allowed");
   response.headers.emplace_back("Allow", std::move(allowed));
+  return response;
+}
+
+// The room could not carry out the request (memory ran out): it goes on serving; this one may be retried.
+HttpResponse out_of_memory() {
+  auto response = error_response(503, "the server ran out of memory for this request; try again later");
+  response.headers.emplace_back("Retry-After", "1");
   return response;
 }
 
@@ -336,6 +345,7 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   if (ec == asio::error::no_recovery) {
     co_return error_response(503, "message " + std::to_string(id) + " was delivered but could not be stored");
   }
+  if (ec == asio::error::no_memory) co_return out_of_memory();
   if (ec) co_return error_response(503, "the room is shutting down");
 
   HttpResponse response;
@@ -381,6 +391,7 @@ asio::awaitable<HttpResponse> HttpConnection::ask_room(const HttpRequestReader& 
   auto sending = lookup.room->send(std::move(command));
   if (!(co_await std::move(sending))) co_return error_response(503, "the room is shutting down");
   auto [ec, body] = co_await answer_->async_receive(as_tuple(use_awaitable));
+  if (ec == asio::error::no_memory) co_return out_of_memory();
   if (ec) co_return error_response(503, "the room is shutting down");
   HttpResponse response;
   response.content_type = "application/json";
@@ -391,8 +402,17 @@ asio::awaitable<HttpResponse> HttpConnection::ask_room(const HttpRequestReader& 
 
 HttpResponse HttpConnection::health(const HttpRequestReader& request) {
   if (request.method() != "GET" && request.method() != "HEAD") return method_not_allowed("GET, HEAD");
+  // "ok" only if every worker is turning its event loop and every room's actor is running.
+  std::string problems;
+  for (const auto index :
+       context_.workers.stalled_since(std::chrono::steady_clock::now() - worker_stall_limit)) {
+    problems += "worker " + std::to_string(index) + ": its event loop has not run for over " +
+                std::to_string(worker_stall_limit.count()) + " s\n";
+  }
+  for (const auto& room : context_.rooms.stopped_rooms()) problems += "room " + room + ": stopped\n";
   HttpResponse response;
-  response.body = "ok";
+  if (!problems.empty()) response.status = 503;
+  response.body = problems.empty() ? "ok" : std::move(problems);
   response.headers.emplace_back("Cache-Control", "no-store");
   return response;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -33,8 +34,13 @@ Room::Room(std::string name, asio::io_context& context, HistoryStore& store, con
                std::make_move_iterator(history.events.end())) {}
 
 void Room::start() {
+  // However the actor ends, finished() says so: a room that stopped by an exception is not silently dead.
   asio::co_spawn(
-      inbox_.get_executor(), [self = shared_from_this()] { return self->run(); }, report_exception("room"));
+      inbox_.get_executor(), [self = shared_from_this()] { return self->run(); },
+      [self = shared_from_this()](std::exception_ptr error) {
+        report_exception("room")(error);
+        self->finished_.store(true, std::memory_order_release);
+      });
 }
 
 void Room::stop() {
@@ -55,14 +61,13 @@ asio::awaitable<void> Room::run() {
   for (;;) {
     auto [ec, command] = co_await inbox_.async_receive(asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) break;
-    handle(command);
+    handle_or_refuse(command);
     flush_if_backlogged();
     // Take what else is already waiting without suspending: one wake-up per subscriber covers them all.
-    while (inbox_.try_receive([this](asio::error_code, RoomCommand next) { handle(next); }))
+    while (inbox_.try_receive([this](asio::error_code, RoomCommand next) { handle_or_refuse(next); }))
       flush_if_backlogged();
   }
   release_subscribers_after_stop();
-  finished_.store(true, std::memory_order_release);
 }
 
 void Room::release_subscribers_after_stop() {
@@ -77,6 +82,41 @@ void Room::flush_if_backlogged() {
   // Some queue is half full. Sessions on this thread would only write at the end of the round, so
   // flush them now: otherwise a burst would fill their queues and be mistaken for slow clients.
   Worker::flush_this_thread();
+}
+
+// A command that cannot be carried out (the allocation that failed under a memory limit, most likely)
+// fails alone: whoever waits for it is told, and the room goes on with the next one. What the command
+// did before it failed stands: ids it gave are not given again, and its events still go to the store.
+void Room::handle_or_refuse(RoomCommand& command) {
+  try {
+    handle(command);
+  } catch (const std::exception& error) {
+    log::error("room ", name_, ": a command failed and was refused: ", error.what());
+    refuse(command);
+  }
+}
+
+void Room::refuse(RoomCommand& command) {
+  json_frames_.clear();
+  text_frames_.clear();
+  too_slow_.clear();  // they are found again by the next push that does not fit
+  if (command.reply) std::exchange(command.reply, nullptr)->try_send(asio::error::no_memory, 0);
+  if (command.answer) std::exchange(command.answer, nullptr)->try_send(asio::error::no_memory, std::string{});
+  // A join that failed before the subscriber was added: the one connection ends, with 1011.
+  if (command.kind == RoomCommand::Kind::join && command.subscriber) {
+    if (command.subscriber->queue().close(protocol::close_code::internal_error, "server out of memory",
+                                          false))
+      command.subscriber->wake_writer();
+  }
+  try {
+    std::shared_ptr<PublishReply> no_reply;
+    store(no_reply, 0);
+  } catch (const std::exception& error) {
+    // Their ids are known to subscribers: a crash right now would skip past them, but a clean stop
+    // would not. Rare enough (memory ran out twice in one command) to only say so.
+    log::error("room ", name_, ": ", unstored_.size(), " event(s) not stored: ", error.what());
+    unstored_.clear();
+  }
 }
 
 void Room::handle(RoomCommand& command) {
@@ -98,7 +138,8 @@ void Room::handle(RoomCommand& command) {
       break;
   }
   close_too_slow();
-  store(nullptr, 0);
+  std::shared_ptr<PublishReply> no_reply;
+  store(no_reply, 0);
 }
 
 void Room::join(RoomCommand& command) {
@@ -178,7 +219,7 @@ void Room::publish(RoomCommand& command) {
   json_frames_.clear();
   text_frames_.clear();
   close_too_slow();
-  store(std::move(command.reply), first_id);
+  store(command.reply, first_id);
 }
 
 void Room::close_too_slow() {
@@ -211,16 +252,19 @@ void Room::trim_history(std::int64_t now) {
   while (!history_.empty() && history_.front()->ts < oldest_kept) history_.pop_front();
 }
 
-void Room::store(std::shared_ptr<PublishReply> reply, std::uint64_t first_id) {
+void Room::store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id) {
   const bool sync = settings_.durability == config::History::Durability::sync;
   HistoryStore::Committed committed;
+  // `reply` is let go of only once it is answered or in the callback that will: should anything here
+  // throw, refuse() answers it instead, and never a second time.
   if (reply && sync) {
     // sync: the publisher hears its id only once the event is on disk.
     committed = [reply, first_id](bool ok) {
       reply->try_send(ok ? asio::error_code{} : asio::error::no_recovery, first_id);
     };
+    reply = nullptr;
   } else if (reply) {
-    reply->try_send(asio::error_code{}, first_id);
+    std::exchange(reply, nullptr)->try_send(asio::error_code{}, first_id);
   }
   if (unstored_.empty()) return;
   std::vector<SharedEvent> events;
@@ -296,7 +340,7 @@ void Room::answer_history(RoomCommand& command) {
   body += "],\"next_before\":";
   body += begin > 0 ? std::to_string(history_[begin]->id) : "null";
   body += "}\n";
-  command.answer->try_send(asio::error_code{}, std::move(body));
+  std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
 }
 
 void Room::answer_presence(RoomCommand& command) {
@@ -313,7 +357,7 @@ void Room::answer_presence(RoomCommand& command) {
     body += ",\"sessions\":" + std::to_string(users[i].second) + "}";
   }
   body += "]}\n";
-  command.answer->try_send(asio::error_code{}, std::move(body));
+  std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
 }
 
 }  // namespace chatd

@@ -67,7 +67,9 @@ class Room : public std::enable_shared_from_this<Room> {
   using Inbox = asio::experimental::concurrent_channel<void(asio::error_code, RoomCommand)>;
 
   asio::awaitable<void> run();
+  void handle_or_refuse(RoomCommand& command);
   void handle(RoomCommand& command);
+  void refuse(RoomCommand& command);  // after handle() threw: answers what it can
   void flush_if_backlogged();
   void join(RoomCommand& command);
   void leave(Subscriber& subscriber);
@@ -77,7 +79,9 @@ class Room : public std::enable_shared_from_this<Room> {
   void close_too_slow();
   // History.
   SharedEvent record(EventType type, const std::string& name, std::string text, std::int64_t ts);
-  void store(std::shared_ptr<PublishReply> reply, std::uint64_t first_id);
+  // Hands the events recorded since the last call to the store, and answers `reply` (then null) now or,
+  // with durability sync, once they are on disk.
+  void store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id);
   void trim_history(std::int64_t now);
   std::uint64_t oldest_retained() const;
   std::size_t first_after(std::uint64_t id) const;  // index in history_ of the first event with a greater id

@@ -97,6 +97,15 @@ std::size_t RoomRegistry::size() {
   return rooms_.size();
 }
 
+std::vector<std::string> RoomRegistry::stopped_rooms() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> stopped;
+  for (const auto& [name, room] : rooms_) {
+    if (room->finished()) stopped.push_back(name);
+  }
+  return stopped;
+}
+
 void RoomRegistry::stop_all(std::chrono::steady_clock::time_point deadline) {
   loader_.join();  // the store closes next: no load may still be reading it
   std::lock_guard lock(mutex_);

@@ -39,6 +39,8 @@ class RoomRegistry {
   asio::awaitable<Lookup> find_existing(std::string name);
 
   std::size_t size();
+  // Any thread: the rooms whose actor has ended. While the server runs there should be none.
+  std::vector<std::string> stopped_rooms();
   // Waits for loads in progress, closes every inbox and waits (until `deadline`) for the actors to end.
   void stop_all(std::chrono::steady_clock::time_point deadline);
   // After the worker threads are joined: see Room::release_subscribers_after_stop.

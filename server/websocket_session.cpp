@@ -104,9 +104,13 @@ void WebSocketSession::log_close() {
 
 void WebSocketSession::begin_reading() {
   if (pending_input_.empty()) return wait_for_input();
-  std::string input = std::move(pending_input_);
-  parse(reinterpret_cast<std::uint8_t*>(input.data()), input.size());
-  handle_input();
+  try {
+    std::string input = std::move(pending_input_);
+    parse(reinterpret_cast<std::uint8_t*>(input.data()), input.size());
+    handle_input();
+  } catch (const std::exception& error) {
+    input_failed(error);
+  }
 }
 
 void WebSocketSession::wait_for_input() {
@@ -116,8 +120,22 @@ void WebSocketSession::wait_for_input() {
 }
 
 void WebSocketSession::on_readable(asio::error_code ec) {
-  if (ec || !read_available()) return end_reading();
-  handle_input();
+  try {
+    if (ec || !read_available()) return end_reading();
+    handle_input();
+  } catch (const std::exception& error) {
+    input_failed(error);
+  }
+}
+
+// What the peer sent could not be taken in: memory ran out (a message as large as limits allow, under a
+// memory limit, most likely). This connection alone ends, with 1011, and its input is dropped.
+void WebSocketSession::input_failed(const std::exception& error) {
+  log::error("peer=", peer_, " room=", room_->name(), ": input failed: ", error.what());
+  reader_failed_ = true;
+  messages_.clear();
+  close(protocol::close_code::internal_error, "server out of memory", false);
+  wait_for_input();  // for the peer's close frame, discarding the rest
 }
 
 void WebSocketSession::handle_input() {
@@ -296,9 +314,15 @@ void WebSocketSession::wake_writer() {
 
 void WebSocketSession::flush() {
   if (writing_async_) return;  // the write loop will take what was queued
-  if (write_now() == WriteStep::blocked) {
-    writing_async_ = true;
-    asio::co_spawn(socket_.get_executor(), write_loop(), report_exception("websocket writer"));
+  try {
+    if (write_now() == WriteStep::blocked) {
+      writing_async_ = true;
+      asio::co_spawn(socket_.get_executor(), write_loop(), report_exception("websocket writer"));
+    }
+  } catch (const std::exception& error) {
+    // Out of memory while writing: this connection ends; the worker flushes its other sessions.
+    log::error("peer=", peer_, " room=", room_->name(), ": write failed: ", error.what());
+    drop("write failed: out of memory");
   }
 }
 

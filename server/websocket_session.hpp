@@ -64,6 +64,7 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
   void on_readable(asio::error_code ec);
   void handle_input();
   void end_reading();
+  void input_failed(const std::exception& error);
   // Reads what the socket has into the thread's buffer and parses it. False at end of stream.
   bool read_available();
   void parse(std::uint8_t* data, std::size_t size);

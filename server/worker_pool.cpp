@@ -31,6 +31,7 @@ void Worker::schedule_tick() {
   tick_timer_.async_wait([this](asio::error_code ec) {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
+    last_tick_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     // A tick may close sessions, and closing never removes from sessions_ synchronously.
     for (WebSocketSession* session : sessions_) session->tick(now);
     schedule_tick();
@@ -76,10 +77,16 @@ void Worker::run_loop() {
   // One round: wait for work, run what is ready (a bounded number of handlers, so a flood of input
   // cannot postpone writing forever), then flush the sessions it woke.
   while (!context_.stopped()) {
-    context_.run_one();
-    for (int handlers = 1; handlers < max_handlers_per_round && context_.poll_one(); ++handlers) {
+    try {
+      context_.run_one();
+      for (int handlers = 1; handlers < max_handlers_per_round && context_.poll_one(); ++handlers) {
+      }
+      flush_dirty();
+    } catch (const std::exception& error) {
+      // A handler that threw (out of memory, most likely) fails alone: Asio lets run_one() go on after
+      // an exception left it, and the rest of this worker's connections and rooms keep being served.
+      log::error("worker ", index_, ": a handler failed: ", error.what());
     }
-    flush_dirty();
   }
   dirty_.clear();
   std::lock_guard lock(remote_mutex_);
@@ -87,15 +94,9 @@ void Worker::run_loop() {
 }
 
 void Worker::start() {
+  last_tick_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   schedule_tick();
-  thread_ = std::thread([this] {
-    try {
-      run_loop();
-    } catch (const std::exception& e) {
-      log::error("worker ", index_, " stopped by an exception: ", e.what());
-      std::abort();
-    }
-  });
+  thread_ = std::thread([this] { run_loop(); });
 }
 
 void Worker::stop() {
@@ -119,6 +120,14 @@ std::size_t WorkerPool::session_count() const {
   std::size_t total = 0;
   for (const auto& worker : workers_) total += worker->session_count();
   return total;
+}
+
+std::vector<std::size_t> WorkerPool::stalled_since(std::chrono::steady_clock::time_point since) const {
+  std::vector<std::size_t> stalled;
+  for (const auto& worker : workers_) {
+    if (worker->last_tick() < since) stalled.push_back(worker->index());
+  }
+  return stalled;
 }
 
 void WorkerPool::start() {

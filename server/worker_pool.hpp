@@ -44,6 +44,13 @@ class Worker {
   void stop();
   void join();
 
+  // Any thread: when the worker last ran its keepalive tick. A worker whose loop is blocked or gone
+  // stops ticking, so /healthz can tell.
+  std::chrono::steady_clock::time_point last_tick() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_tick_.load(std::memory_order_relaxed)));
+  }
+
  private:
   void schedule_tick();
   void run_loop();
@@ -53,6 +60,7 @@ class Worker {
   asio::io_context context_;
   asio::steady_timer tick_timer_;
   std::chrono::milliseconds tick_;
+  std::atomic<std::chrono::steady_clock::rep> last_tick_{0};
   std::unordered_set<WebSocketSession*> sessions_;
   std::atomic<std::size_t> session_count_{0};
   // Sessions to flush at the end of this round: dirty_ from this thread, remote_dirty_ from others.
@@ -76,6 +84,8 @@ class WorkerPool {
   Worker& next();
 
   std::size_t session_count() const;
+  // Any thread: the workers that have not ticked since `since` (blocked, or their thread is gone).
+  std::vector<std::size_t> stalled_since(std::chrono::steady_clock::time_point since) const;
   void start();
   void stop();
   void join();

@@ -10,11 +10,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
+
+#include <asio/post.hpp>
 
 #include "server/address_limiter.hpp"
 #include "server/outbound_queue.hpp"
 #include "server/static_files.hpp"
 #include "server/token_bucket.hpp"
+#include "server/worker_pool.hpp"
 
 using namespace std::chrono_literals;
 using chatd::AddressLimiter;
@@ -401,4 +406,22 @@ TEST_CASE("OutboundQueue: live messages may queue beyond the limit while a repla
   batch.clear();
   CHECK(queue.push(frames(3)).status == Status::full);  // the plain limit again
   CHECK(queue.push(frames(2)).status == Status::queued);
+}
+
+TEST_CASE("WorkerPool: a worker whose loop is blocked stops ticking, and stalled_since() names it") {
+  using namespace std::chrono_literals;
+  using Clock = std::chrono::steady_clock;
+  chatd::WorkerPool workers(2, 10ms);
+  workers.start();
+  // Margins of hundreds of milliseconds over a 10 ms tick: a loaded machine must not fail this.
+  std::this_thread::sleep_for(100ms);
+  CHECK(workers.stalled_since(Clock::now() - 300ms).empty());
+  // Worker 1 runs something that does not return for 1.2 s: its tick cannot run meanwhile.
+  asio::post(workers.at(1).context(), [] { std::this_thread::sleep_for(1200ms); });
+  std::this_thread::sleep_for(700ms);
+  CHECK(workers.stalled_since(Clock::now() - 400ms) == std::vector<std::size_t>{1});
+  std::this_thread::sleep_for(900ms);
+  CHECK(workers.stalled_since(Clock::now() - 400ms).empty());
+  workers.stop();
+  workers.join();
 }
