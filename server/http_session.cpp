@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <random>
 
@@ -372,7 +373,12 @@ asio::awaitable<HttpResponse> HttpConnection::ask_room(const HttpRequestReader& 
   if (kind == RoomCommand::Kind::history) {
     if (limit_param.present) {
       const auto limit = parse_id(limit_param.value);
-      if (!limit || *limit == 0) co_return error_response(400, "limit must be a whole number from 1");
+      if (!limit || *limit == 0) {
+        co_return error_response(400, "limit must be a whole number from 1 to " +
+                                          std::to_string(std::numeric_limits<std::uint64_t>::max()) +
+                                          " (above " + std::to_string(max_history_limit) + " counts as " +
+                                          std::to_string(max_history_limit) + ")");
+      }
       command.limit = static_cast<std::size_t>(std::min<std::uint64_t>(*limit, max_history_limit));
     }
     if (before_param.present) {

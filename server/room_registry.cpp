@@ -42,14 +42,24 @@ RoomRegistry::Lookup no_such_room(const std::string& name) {
   return {nullptr, 404, "no room named \"" + name + "\""};
 }
 
+RoomRegistry::Lookup room_limit_reached(std::size_t max) {
+  return {nullptr, 503, "room limit reached (rooms.max = " + std::to_string(max) + ")"};
+}
+
 }  // namespace
 
-std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::string& name) {
+std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::string& name,
+                                                                   bool only_existing) {
   if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, 0, ""};
   if (!settings_.dynamic) return no_such_room(name);
-  if (rooms_.size() >= settings_.max)
-    return Lookup{nullptr, 503, "room limit reached (rooms.max = " + std::to_string(settings_.max) + ")"};
+  // Asking about a room that does not exist is 404 whatever the limit: the store says which it is.
+  if (rooms_.size() >= settings_.max && !only_existing) return room_limit_reached(settings_.max);
   return std::nullopt;
+}
+
+bool RoomRegistry::full() {
+  std::lock_guard lock(mutex_);
+  return rooms_.size() >= settings_.max;
 }
 
 asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing) {
@@ -57,7 +67,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
     co_return Lookup{nullptr, 400, "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"};
   {
     std::lock_guard lock(mutex_);
-    if (auto made = find_made_locked(name)) co_return std::move(*made);
+    if (auto made = find_made_locked(name, only_existing)) co_return std::move(*made);
   }
 
   // Read the store on the loader thread; the answer comes back through a channel on our executor.
@@ -72,6 +82,8 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
     try {
       if (only_existing && !store_.knows(name)) {
         loaded->refusal = no_such_room(name);
+      } else if (full()) {
+        loaded->refusal = room_limit_reached(settings_.max);  // before reading a history to no end
       } else {
         loaded->history = store_.load(name);
       }
@@ -88,7 +100,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   std::lock_guard lock(mutex_);
   // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
   // the limit may have been reached.
-  if (auto made = find_made_locked(name)) co_return std::move(*made);
+  if (auto made = find_made_locked(name, false)) co_return std::move(*made);
   co_return Lookup{add_locked(name, std::move(loaded->history)), 0, ""};
 }
 

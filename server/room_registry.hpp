@@ -48,8 +48,10 @@ class RoomRegistry {
 
  private:
   asio::awaitable<Lookup> find(std::string name, bool only_existing);
-  // Under mutex_: the room if it is made, a refusal, or nothing: then it must be loaded.
-  std::optional<Lookup> find_made_locked(const std::string& name);
+  // Under mutex_: the room if it is made, a refusal, or nothing: then it must be loaded (or, with
+  // `only_existing`, looked up in the store first).
+  std::optional<Lookup> find_made_locked(const std::string& name, bool only_existing);
+  bool full();  // takes mutex_
   std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
 
   const config::Rooms& settings_;

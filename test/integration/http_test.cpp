@@ -144,6 +144,31 @@ TEST_CASE("GET /healthz, unknown paths, HEAD") {
   CHECK(http_post(server.port(), "/healthz", "x").status == 405);
 }
 
+TEST_CASE("asking about a room that never existed is 404, also once rooms.max rooms exist") {
+  ChatdProcess server("rooms: { max: 2, names: [general] }\nlog: { level: warn }\n");
+  const auto port = server.port();
+  CHECK(http_get(port, "/presence?room=never").status == 404);
+  REQUIRE(http_post(port, "/publish?room=second", "fills the limit").status == 202);
+  CHECK(http_post(port, "/publish?room=third", "over the limit").status == 503);
+  for (const char* target : {"/presence?room=never", "/history?room=never"}) {
+    const auto answer = http_get(port, target);
+    CHECK_MESSAGE(answer.status == 404, target);
+    CHECK_MESSAGE(answer.body.find("no room named") != std::string::npos, answer.body);
+  }
+  CHECK(http_get(port, "/history?room=second").status == 200);
+}
+
+TEST_CASE("/history?limit=0 names the whole range of limit") {
+  ChatdProcess server("log: { level: warn }\n");
+  for (const char* target : {"/history?limit=0", "/history?limit=x", "/history?limit=18446744073709551616"}) {
+    const auto answer = http_get(server.port(), target);
+    CHECK_MESSAGE(answer.status == 400, target);
+    CHECK_MESSAGE(
+        answer.body.find("from 1 to 18446744073709551615 (above 1000 counts as 1000)") != std::string::npos,
+        answer.body);
+  }
+}
+
 TEST_CASE("static files: content types, index.html, and no way out of the root") {
   namespace fs = std::filesystem;
   const fs::path base = fs::temp_directory_path() / ("chatd-static-" + std::to_string(::getpid()));
