@@ -169,6 +169,27 @@ TEST_CASE("/history?limit=0 names the whole range of limit") {
   }
 }
 
+TEST_CASE("the start-up log names the page's URL, the database and the static folder") {
+  const std::string folder = std::filesystem::canonical(make_temp_folder()).string();
+  std::filesystem::create_directory(folder + "/static");
+  {
+    ChatdProcess server("log: { level: info }\n", folder);
+    const std::string url = "chat page: http://127.0.0.1:" + std::to_string(server.port()) + "/";
+    CHECK_MESSAGE(server.wait_for_log(url + "; history: sqlite " + folder +
+                                      "/chat.db; static files: " + folder + "/static"),
+                  server.log());
+    server.stop();
+  }
+  {
+    ChatdProcess server("history: { store: memory }\nstatic: { root: " + folder + "/static }\n", folder);
+    CHECK_MESSAGE(server.wait_for_log("; history: memory only (nothing survives a restart); static files: " +
+                                      folder + "/static"),
+                  server.log());
+    server.stop();
+  }
+  remove_folder(folder);
+}
+
 TEST_CASE("static files: content types, index.html, and no way out of the root") {
   namespace fs = std::filesystem;
   const fs::path base = fs::temp_directory_path() / ("chatd-static-" + std::to_string(::getpid()));
