@@ -146,12 +146,13 @@ void Room::join(RoomCommand& command) {
   auto& subscriber = command.subscriber;
   // What it missed goes into its queue before anything live can: no gap, no duplicate.
   if (command.since) replay(*subscriber, *command.since, command.epoch);
-  subscriber->room_slot_ = subscribers_.size();
-  if (subscriber->format() == EventFormat::text) ++text_subscribers_;
-  if (subscriber->wants_presence_events()) ++presence_subscribers_;
-  const std::string& name = subscriber->name();
+  // Added first, counted after: should the list fail to grow, nothing counts a subscriber it lacks.
   subscribers_.push_back(std::move(subscriber));
-  if (++sessions_by_name_[name] == 1) announce(EventType::join, name);
+  Subscriber& added = *subscribers_.back();
+  added.room_slot_ = subscribers_.size() - 1;
+  if (added.format() == EventFormat::text) ++text_subscribers_;
+  if (added.wants_presence_events()) ++presence_subscribers_;
+  if (++sessions_by_name_[added.name()] == 1) announce(EventType::join, added.name());
 }
 
 bool Room::is_member(const Subscriber& subscriber) const {
