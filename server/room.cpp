@@ -23,12 +23,13 @@ constexpr std::size_t inbox_capacity = 4096;
 }  // namespace
 
 Room::Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
-           HistoryStore::RoomHistory history)
+           std::size_t max_message_size, HistoryStore::RoomHistory history)
     : name_(std::move(name)),
       inbox_(context.get_executor(), inbox_capacity),
       last_id_(history.last_id),
       store_(store),
       settings_(settings),
+      max_message_size_(max_message_size),
       epoch_(std::move(history.epoch)),
       history_(std::make_move_iterator(history.events.begin()),
                std::make_move_iterator(history.events.end())) {}
@@ -305,7 +306,8 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
     protocol::append_json_string(payload, name_);
     payload += ",\"epoch\":";
     protocol::append_json_string(payload, epoch_);
-    payload += complete ? ",\"complete\":true}" : ",\"complete\":false}";
+    payload += complete ? ",\"complete\":true" : ",\"complete\":false";
+    payload += ",\"max_message_size\":" + std::to_string(max_message_size_) + "}";
     frames.push_back(protocol::share(protocol::text_frame(payload)));
   }
   const std::size_t first = first_after(since);

@@ -42,9 +42,10 @@ struct RoomCommand {
 
 class Room : public std::enable_shared_from_this<Room> {
  public:
-  // `history` is what the store remembers of this room.
+  // `history` is what the store remembers of this room. `max_message_size` (limits.max_message_size) is
+  // told to resuming clients in `recovered`, so a page can check a message before sending it.
   Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
-       HistoryStore::RoomHistory history);
+       std::size_t max_message_size, HistoryStore::RoomHistory history);
 
   const std::string& name() const { return name_; }
 
@@ -101,6 +102,7 @@ class Room : public std::enable_shared_from_this<Room> {
   // History: the retained events, oldest first, with consecutive ids; the store keeps them on disk.
   HistoryStore& store_;
   const config::History& settings_;
+  std::size_t max_message_size_;
   std::string epoch_;
   std::deque<SharedEvent> history_;
   std::vector<SharedEvent> unstored_;  // recorded during this command, handed to the store after it

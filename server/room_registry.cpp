@@ -12,9 +12,9 @@
 
 namespace chatd {
 
-RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History& history, HistoryStore& store,
-                           WorkerPool& workers)
-    : settings_(settings), history_(history), store_(store), workers_(workers) {
+RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History& history,
+                           const config::Limits& limits, HistoryStore& store, WorkerPool& workers)
+    : settings_(settings), history_(history), limits_(limits), store_(store), workers_(workers) {
   std::lock_guard lock(mutex_);
   for (const auto& name : settings_.names) add_locked(name, store_.load(name));
   if (!rooms_.count(settings_.default_room))
@@ -22,7 +22,8 @@ RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History&
 }
 
 std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryStore::RoomHistory history) {
-  auto room = std::make_shared<Room>(name, workers_.next().context(), store_, history_, std::move(history));
+  auto room = std::make_shared<Room>(name, workers_.next().context(), store_, history_,
+                                     limits_.max_message_size, std::move(history));
   rooms_.emplace(name, room);
   room->start();
   return room;

@@ -23,8 +23,8 @@ namespace chatd {
 class RoomRegistry {
  public:
   // Makes the configured rooms, loading their history: throws StoreError when the store cannot.
-  RoomRegistry(const config::Rooms& settings, const config::History& history, HistoryStore& store,
-               WorkerPool& workers);
+  RoomRegistry(const config::Rooms& settings, const config::History& history, const config::Limits& limits,
+               HistoryStore& store, WorkerPool& workers);
 
   struct Lookup {
     std::shared_ptr<Room> room;  // null on failure
@@ -56,6 +56,7 @@ class RoomRegistry {
 
   const config::Rooms& settings_;
   const config::History& history_;
+  const config::Limits& limits_;
   HistoryStore& store_;
   WorkerPool& workers_;
   std::mutex mutex_;

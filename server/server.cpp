@@ -66,7 +66,7 @@ Server::Server(config::Config config)
       workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
       listener_(bind_listener(workers_.at(0), config_.listen)),
       store_(open_history_store(config_.history)),
-      rooms_(config_.rooms, config_.history, *store_, workers_),
+      rooms_(config_.rooms, config_.history, config_.limits, *store_, workers_),
       http_limiter_(config_.publish.rate, config_.publish.burst),
       static_files_(config_.static_files.root, config_.routes.static_files),
       context_{config_, workers_, rooms_, http_limiter_, static_files_} {

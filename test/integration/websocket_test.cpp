@@ -145,6 +145,16 @@ TEST_CASE("declared lengths past the limit close the connection before anything 
   CHECK(json_string(frame->payload, "text") == "still here");
 }
 
+TEST_CASE("recovered tells the client limits.max_message_size") {
+  ChatdProcess server("limits: { max_message_size: 1KiB }\nlog: { level: warn }\n");
+  WsClient client;
+  REQUIRE(client.open(server.port(), "/subscribe?room=fresh&since=0") == 101);
+  auto recovered = client.next();
+  REQUIRE(recovered);
+  CHECK(json_string(recovered->payload, "type") == "recovered");
+  CHECK(json_number(recovered->payload, "max_message_size") == 1024);
+}
+
 TEST_CASE("ping is answered with pong; the close handshake is echoed and TCP closed") {
   ChatdProcess server("log: { level: warn }\n");
   WsClient client;

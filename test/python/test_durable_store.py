@@ -577,7 +577,8 @@ def test_paging_and_recovery_step_over_the_id_gap_of_a_crash():
                 url = server.ws(f"/subscribe?room=r&since={since}&epoch={epoch}")
                 async with websockets.connect(url, ping_interval=None) as ws:
                     recovered = json.loads(await asyncio.wait_for(ws.recv(), 3))
-                    assert recovered == {"type": "recovered", "room": "r", "epoch": epoch, "complete": True}, recovered
+                    assert recovered == {"type": "recovered", "room": "r", "epoch": epoch, "complete": True,
+                                         "max_message_size": 65536}, recovered
                     ids = []
                     while True:
                         try:

@@ -132,7 +132,8 @@ def assert_presence_event(event, *, id, room, type, name):
 
 
 def assert_recovered(frame, *, room, epoch, complete):
-    assert frame == {"type": "recovered", "room": room, "epoch": epoch, "complete": complete}, frame
+    assert frame == {"type": "recovered", "room": room, "epoch": epoch, "complete": complete,
+                     "max_message_size": 65536}, frame
 
 
 async def assert_refused(server, query, status=400):
