@@ -11,6 +11,18 @@
 
 using namespace chatd::test;
 
+namespace {
+
+// A subscriber of room "calm" still gets what is published there.
+void check_still_served(std::uint16_t port, WsClient& bystander) {
+  REQUIRE(http_post(port, "/publish?room=calm", "still here").status == 202);
+  auto frame = bystander.next();
+  REQUIRE(frame);
+  CHECK(json_string(frame->payload, "text") == "still here");
+}
+
+}  // namespace
+
 TEST_CASE("handshake refusals: 426, 400, 403, 404, 503") {
   ChatdProcess server(
       "rooms: { dynamic: false, names: [general] }\n"
@@ -94,10 +106,7 @@ TEST_CASE("broken input closes with the right code: 1009, 1007, 1002, 1003") {
   CHECK(binary.wait_close() == 1003);
 
   // None of that reached the room, and the bystander still works.
-  REQUIRE(http_post(port, "/publish?room=calm", "still here").status == 202);
-  auto frame = bystander.next();
-  REQUIRE(frame);
-  CHECK(json_string(frame->payload, "text") == "still here");
+  check_still_served(port, bystander);
   // The room's history holds that one message and nothing the broken clients sent.
   const auto history = http_get(port, "/history?room=calm");
   REQUIRE(history.status == 200);
@@ -138,11 +147,7 @@ TEST_CASE("declared lengths past the limit close the connection before anything 
   adding_up.send_raw(client_frame(1, std::string(600, 'a'), false));
   adding_up.send_raw(client_frame(0, std::string(600, 'b'), false));
   CHECK(adding_up.wait_close() == 1009);
-
-  REQUIRE(http_post(port, "/publish?room=calm", "still here").status == 202);
-  auto frame = bystander.next();
-  REQUIRE(frame);
-  CHECK(json_string(frame->payload, "text") == "still here");
+  check_still_served(port, bystander);
 }
 
 TEST_CASE("recovered tells the client limits.max_message_size") {
