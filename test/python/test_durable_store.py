@@ -73,6 +73,7 @@ class StoreServer(tic.ChatServer):
         self.folder = folder
         self.cwd = cwd or folder
         self.config_path = os.path.join(folder, "chat.yaml")
+        os.makedirs(os.path.join(folder, "static"), exist_ok=True)  # for the default static.root, as ChatServer
         config = f"listen: {{ address: 127.0.0.1, port: {port} }}\nserver: {{ threads: 2 }}\n" + extra_yaml
         if history_yaml:
             config += "history:\n" + "".join(f"  {line}\n" for line in history_yaml.strip().splitlines())

@@ -55,6 +55,8 @@ class ChatServer:
     def __init__(self, extra_yaml=""):
         self._dir = tempfile.TemporaryDirectory(prefix="chatd-test-")
         self.config_path = os.path.join(self._dir.name, "chat.yaml")
+        # The folder the default static.root names, which chatd requires; empty, so nothing stray is served.
+        os.mkdir(os.path.join(self._dir.name, "static"))
         # Two threads: enough to exercise the multi-threaded paths without hogging a shared machine.
         config = "listen: { address: 127.0.0.1, port: 0 }\nserver: { threads: 2 }\n" + extra_yaml
         with open(self.config_path, "w") as f:

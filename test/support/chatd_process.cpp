@@ -42,6 +42,8 @@ std::string ChatdProcess::binary() {
 ChatdProcess::ChatdProcess(const std::string& yaml, const std::string& folder)
     : folder_(folder.empty() ? make_temp_folder() : folder), own_folder_(folder.empty()) {
   config_path_ = folder_ + "/chat.yaml";
+  // The folder the default static.root names, which chatd requires; empty, so no test serves a stray file.
+  std::filesystem::create_directory(folder_ + "/static");
   std::ofstream(config_path_) << "listen: { address: 127.0.0.1, port: 0 }\n" << yaml;
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
@@ -116,8 +118,9 @@ int ChatdProcess::stop(int signal, std::chrono::milliseconds timeout) {
   return exit_status_;
 }
 
-int ChatdProcess::run_command(const std::string& args, std::string& output) {
-  const std::string command = binary() + " " + args + " 2>&1";
+int ChatdProcess::run_command(const std::string& args, std::string& output, std::chrono::seconds time_limit) {
+  const std::string command =
+      "timeout --signal=KILL " + std::to_string(time_limit.count()) + " " + binary() + " " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("popen failed");
   std::array<char, 4096> buffer;

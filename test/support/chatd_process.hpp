@@ -18,7 +18,8 @@ class ChatdProcess {
  public:
   // `yaml` is the config minus `listen:`, which is added (127.0.0.1, port 0). Throws if it does not start.
   // The config is written into `folder` (so a relative history.path such as the default chat.db lands
-  // there); without one, a fresh temporary folder is made, and removed afterwards.
+  // there), with an empty `static` folder for the default static.root; without one, a fresh temporary
+  // folder is made, and removed afterwards.
   explicit ChatdProcess(const std::string& yaml = "", const std::string& folder = "");
   ~ChatdProcess();
   ChatdProcess(const ChatdProcess&) = delete;
@@ -37,7 +38,9 @@ class ChatdProcess {
 
   static std::string binary();
   // Runs chatd with `args` to completion; returns the exit code and fills `output` (stdout + stderr).
-  static int run_command(const std::string& args, std::string& output);
+  // A chatd still running after `time_limit` is killed: the exit code is then 137 (128 + SIGKILL).
+  static int run_command(const std::string& args, std::string& output,
+                         std::chrono::seconds time_limit = std::chrono::seconds(30));
 
  private:
   void read_log(int fd);
