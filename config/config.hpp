@@ -16,8 +16,8 @@ using Duration = std::chrono::milliseconds;
 enum class LogLevel { debug, info, warn, error };
 
 struct Listen {
-  std::string address = "127.0.0.1";
-  std::uint16_t port = 8080;  // 0 = any free port (the chosen one is logged)
+  std::string address = "127.0.0.1";  // an IPv4 or IPv6 literal; hostnames are not resolved
+  std::uint16_t port = 8080;          // 0 = any free port (the chosen one is logged)
 };
 
 struct Server {
@@ -58,7 +58,8 @@ struct Limits {
 };
 
 struct Static {
-  std::string root = "static";  // resolved against the config file's folder when relative
+  // Resolved against the config file's folder when relative; "" = serve no static files.
+  std::string root = "static";
 };
 
 struct History {
@@ -107,10 +108,15 @@ class ConfigError : public std::runtime_error {
 // Room names: 1 to 64 characters from [A-Za-z0-9._-].
 bool is_valid_room_name(std::string_view name);
 
+// The largest config chatd reads: a config is a few KiB, and yaml-cpp holds a whole file in memory.
+inline constexpr std::size_t kMaxConfigSize = 1024 * 1024;
+
 // Loads and validates. Relative static.root and history.path are resolved against the folder of `path`.
+// Also checks, without changing anything, what the server would find on the file system at start-up:
+// static.root is a readable folder, and with history.store sqlite, history.path can be opened for writing.
 Config load_file(const std::string& path);
 // `file_name` is used in error messages; relative static.root and history.path are resolved against
-// `base_dir`.
+// `base_dir`. Checks the text only: nothing on the file system (that is load_file's part).
 Config load_string(std::string_view yaml, const std::string& file_name = "<config>",
                    const std::string& base_dir = ".");
 

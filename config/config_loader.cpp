@@ -2,6 +2,11 @@
 // every mistake is reported as "FILE:LINE:COLUMN: KEY: problem" pointing at the offending text.
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,13 +14,13 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
 #include <iterator>
 #include <limits>
-#include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -137,16 +142,86 @@ bool is_later_in_file(const YAML::Mark& a, const YAML::Mark& b) {
   return a.pos > b.pos;
 }
 
+// yaml-cpp 0.7 bug: YAML::LoadAll never returns on a ',' outside any [ ] or { } at the level of a document
+// (",", " ,]", " &x,x]", "[a],", "\"a\" ,"), and allocates memory until the process is killed. Found with
+// gdb on a test program: every backtrace is LoadAll -> Parser::HandleNextDocument -> (node builder) ->
+// detail::memory::create_node, so it is LoadAll's loop over documents that never ends, not one document.
+// Tracing Parser::HandleNextDocument with an event handler shows why: each call reports one more empty
+// document starting at the same mark, the ',' (a flow-entry token), which the parser neither accepts nor
+// consumes. A document that consumed nothing leaves the parser as it found it, so the next one is the same
+// again, forever. Conversely, when every document starts further on than the one before, there are at most
+// as many documents as tokens and LoadAll ends. So this handler, run over the same text first, is an exact
+// test of the bug, with no time or memory bound to guess (yaml-cpp 0.8 is not in Debian 12).
+class DocumentStartWatch : public YAML::EventHandler {
+ public:
+  const YAML::Mark& start() const { return start_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  }
+  void OnMapEnd() override {}
+
+ private:
+  YAML::Mark start_ = YAML::Mark::null_mark();
+};
+
+// Where yaml-cpp 0.7 would start the same document forever (see DocumentStartWatch), if it would.
+// Throws YAML::Exception for a syntax error, as YAML::LoadAll does.
+std::optional<YAML::Mark> endless_document_start(std::string_view yaml) {
+  std::istringstream input{std::string(yaml)};
+  YAML::Parser parser(input);
+  DocumentStartWatch watch;
+  std::optional<YAML::Mark> previous_start;
+  while (parser.HandleNextDocument(watch)) {
+    if (previous_start && previous_start->pos == watch.start().pos) return watch.start();
+    previous_start = watch.start();
+  }
+  return std::nullopt;
+}
+
+// A path setting as the file-system checks see it: the value as written, as resolved against the config
+// file's folder, and where it was written (nullopt when it was left at its default).
+struct PathSetting {
+  std::string key;
+  std::string written;
+  std::string resolved;
+  std::optional<YAML::Mark> mark;
+};
+
+// What the config names on the file system, for the checks load_file makes and load_string does not.
+enum class FileSystemChecks { none, at_start_up };
+
 class Loader {
  public:
-  Loader(std::string file, std::string base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+  Loader(std::string file, std::string base_dir, FileSystemChecks checks)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)), checks_(checks) {}
 
   Config load(std::string_view yaml) const {
+    if (yaml.size() > kMaxConfigSize) {
+      throw ConfigError(file_, "", 0, 0,
+                        "larger than " + std::to_string(kMaxConfigSize) + " bytes (" +
+                            std::to_string(kMaxConfigSize >> 20) + " MiB), the most chatd reads as a config");
+    }
     Config config;
+    WrittenPaths written;
     const YAML::Node root = parse_single_document(yaml);
-    if (root.IsDefined() && !root.IsNull()) read_sections(root, config);
-    config.static_files.root = resolve_against_base_dir(config.static_files.root);
-    config.history.path = resolve_against_base_dir(config.history.path);
+    if (root.IsDefined() && !root.IsNull()) read_sections(root, config, written);
+    const PathSetting static_root =
+        path_setting("static.root", config.static_files.root, written.static_root);
+    const PathSetting history_path = path_setting("history.path", config.history.path, written.history_path);
+    if (checks_ == FileSystemChecks::at_start_up) {
+      if (!static_root.written.empty()) check_static_root(static_root);
+      if (config.history.store == History::Store::sqlite) check_history_path(history_path);
+    }
+    config.static_files.root = static_root.resolved;
+    config.history.path = history_path.resolved;
     return config;
   }
 
@@ -166,12 +241,23 @@ class Loader {
     if (!reason.empty()) problem += " (" + reason + ")";
     fail(field, problem);
   }
+  // "'VALUE': problem" at the value, or "'VALUE' (the default): problem" with no position.
+  [[noreturn]] void fail_path(const PathSetting& setting, const std::string& problem) const {
+    const std::string shown = "'" + setting.written + "'";
+    if (setting.mark) fail(*setting.mark, setting.key, shown + ": " + problem);
+    throw ConfigError(file_, setting.key, 0, 0, shown + " (the default): " + problem);
+  }
 
   // ---- Document structure ----
 
   YAML::Node parse_single_document(std::string_view yaml) const {
     std::vector<YAML::Node> documents;
     try {
+      if (const std::optional<YAML::Mark> endless = endless_document_start(yaml)) {
+        fail(*endless, "",
+             "the YAML parser did not finish (yaml-cpp 0.7 bug with a ',' outside [ ] and { }: it reads "
+             "an empty document here again and again); remove the ','");
+      }
       documents = YAML::LoadAll(std::string(yaml));
     } catch (const YAML::Exception& error) {
       fail(error.mark, "", error.msg);
@@ -210,7 +296,12 @@ class Loader {
     return section;
   }
 
-  void read_sections(const YAML::Node& root, Config& config) const {
+  // Where the paths checked against the file system were written; nullopt for a default.
+  struct WrittenPaths {
+    std::optional<YAML::Mark> static_root, history_path;
+  };
+
+  void read_sections(const YAML::Node& root, Config& config, WrittenPaths& written) const {
     const Field top{"", root, root.Mark()};
     if (!root.IsMap()) fail_expected(top, "a map of sections (listen, server, routes, ...)");
 
@@ -224,8 +315,8 @@ class Loader {
       if (name == "subscriber") read_subscriber(section, config.subscriber);
       if (name == "publish") read_publish(section, config.publish);
       if (name == "limits") read_limits(section, config.limits);
-      if (name == "static") read_static(section, config.static_files);
-      if (name == "history") read_history(section, config.history);
+      if (name == "static") read_static(section, config.static_files, written.static_root);
+      if (name == "history") read_history(section, config.history, written.history_path);
       if (name == "log") read_log(section, config.log);
     });
   }
@@ -234,7 +325,7 @@ class Loader {
 
   void read_listen(const Field& field, Listen& listen) const {
     const Section section = read_map(field, {"address", "port"});
-    if (const Field* address = section.find("address")) listen.address = non_empty_string(*address);
+    if (const Field* address = section.find("address")) listen.address = ip_address(*address);
     if (const Field* port = section.find("port"))
       listen.port = static_cast<std::uint16_t>(whole_number(*port, 0, 65535));
   }
@@ -348,17 +439,24 @@ class Loader {
     }
   }
 
-  void read_static(const Field& field, Static& static_files) const {
+  void read_static(const Field& field, Static& static_files, std::optional<YAML::Mark>& written_at) const {
     const Section section = read_map(field, {"root"});
-    if (const Field* root = section.find("root")) static_files.root = non_empty_string(*root);
+    if (const Field* root = section.find("root")) {
+      // "" is allowed: it serves no static files (without it, a missing folder would be an error).
+      static_files.root = string_value(*root, "a folder, or \"\" to serve no files");
+      written_at = value_mark(*root);
+    }
   }
 
-  void read_history(const Field& field, History& history) const {
+  void read_history(const Field& field, History& history, std::optional<YAML::Mark>& path_written_at) const {
     const Section section =
         read_map(field, {"store", "path", "max_events", "max_age", "durability", "flush_interval"});
     if (const Field* store = section.find("store"))
       one_of(*store, history.store, {{"sqlite", History::Store::sqlite}, {"memory", History::Store::memory}});
-    if (const Field* path = section.find("path")) history.path = non_empty_string(*path);
+    if (const Field* path = section.find("path")) {
+      history.path = non_empty_string(*path);
+      path_written_at = value_mark(*path);
+    }
     if (const Field* max_events = section.find("max_events"))
       history.max_events = whole_number(*max_events, 1, 100000000);
     if (const Field* max_age = section.find("max_age")) history.max_age = positive_duration(*max_age);
@@ -412,6 +510,19 @@ class Loader {
       }
     }
     fail_expected(field, expected);
+  }
+
+  // Only an IPv4 or IPv6 literal: the server listens on exactly the address written. A hostname would need
+  // a DNS lookup at start-up and could name several addresses, or others after a restart.
+  std::string ip_address(const Field& field) const {
+    const std::string text = non_empty_string(field);
+    in6_addr parsed{};  // room for either family
+    if (inet_pton(AF_INET, text.c_str(), &parsed) != 1 && inet_pton(AF_INET6, text.c_str(), &parsed) != 1) {
+      fail(field, "'" + text +
+                      "' is not an IP address (hostnames are not resolved; use 127.0.0.1 or ::1, or 0.0.0.0 "
+                      "or :: for every interface)");
+    }
+    return text;
   }
 
   std::string non_empty_string(const Field& field) const {
@@ -531,42 +642,102 @@ class Loader {
   // ---- Paths ----
 
   std::string resolve_against_base_dir(const std::string& path) const {
-    if (std::filesystem::path(path).is_absolute() || base_dir_.empty() || base_dir_ == ".") return path;
+    if (path.empty() || std::filesystem::path(path).is_absolute() || base_dir_.empty() || base_dir_ == ".")
+      return path;
     return (std::filesystem::path(base_dir_) / path).string();
+  }
+
+  PathSetting path_setting(std::string key, const std::string& written,
+                           const std::optional<YAML::Mark>& mark) const {
+    return PathSetting{std::move(key), written, resolve_against_base_dir(written), mark};
+  }
+
+  // The server serves files from it: it must be a folder chatd may list and read.
+  void check_static_root(const PathSetting& root) const {
+    std::error_code error;
+    const auto status = std::filesystem::status(root.resolved, error);
+    if (!std::filesystem::exists(status)) {
+      fail_path(root,
+                "no folder " + root.resolved + "; create it, or write static.root: \"\" to serve no files");
+    }
+    if (!std::filesystem::is_directory(status)) fail_path(root, root.resolved + " is not a folder");
+    if (::access(root.resolved.c_str(), R_OK | X_OK) != 0)
+      fail_path(root, "cannot read the folder " + root.resolved + " (" + std::strerror(errno) + ")");
+  }
+
+  // SQLite makes the database if it is missing, and PATH-wal and PATH-shm beside it: the folder must exist
+  // and be writable, and an existing database a regular file chatd may read and write.
+  void check_history_path(const PathSetting& path) const {
+    std::filesystem::path folder = std::filesystem::path(path.resolved).parent_path();
+    if (folder.empty()) folder = ".";
+    std::error_code error;
+    if (!std::filesystem::is_directory(folder, error))
+      fail_path(path, "the folder " + folder.string() + " does not exist (chatd does not create folders)");
+    if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+      fail_path(path, "cannot write in the folder " + folder.string() + " (" + std::strerror(errno) +
+                          "); SQLite writes the database and its -wal and -shm files there");
+    }
+    const auto status = std::filesystem::status(path.resolved, error);
+    if (!std::filesystem::exists(status)) return;  // made at start-up
+    if (!std::filesystem::is_regular_file(status)) fail_path(path, path.resolved + " is not a regular file");
+    if (::access(path.resolved.c_str(), R_OK | W_OK) != 0) {
+      fail_path(path, "cannot read and write " + path.resolved + " (" + std::strerror(errno) + ")");
+    }
   }
 
   const std::string file_;
   const std::string base_dir_;
+  const FileSystemChecks checks_;
 };
 
-// The whole file, or throws ConfigError with the reason it could not be read.
-std::string read_whole_file(const std::string& path) {
-  auto close = [](std::FILE* file) { std::fclose(file); };
-  std::unique_ptr<std::FILE, decltype(close)> file(std::fopen(path.c_str(), "rb"), close);
+// A file descriptor closed when it goes out of scope.
+struct OpenFile {
+  explicit OpenFile(int descriptor) : fd(descriptor) {}
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  const int fd;
+};
+
+// The file, or throws ConfigError with the reason it could not be read. Stops reading once it holds more
+// than kMaxConfigSize bytes, so that Loader::load refuses a larger file without reading all of it.
+std::string read_config_file(const std::string& path) {
   const auto cannot_read = [&path](int error) {
     return ConfigError(path, "", 0, 0, std::string("cannot read config file: ") + std::strerror(error));
   };
-  if (!file) throw cannot_read(errno);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It changes nothing for a regular file.
+  const OpenFile file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (file.fd < 0) throw cannot_read(errno);
+
+  // A device (/dev/zero), a FIFO or a folder is never a config, and reading one may never end.
+  struct stat info {};
+  if (::fstat(file.fd, &info) != 0) throw cannot_read(errno);
+  if (!S_ISREG(info.st_mode)) throw ConfigError(path, "", 0, 0, "not a regular file");
 
   std::string contents;
   char buffer[8192];
-  std::size_t count = 0;
-  while ((count = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) contents.append(buffer, count);
-  // Opening a folder succeeds on Linux; reading it fails with EISDIR.
-  if (std::ferror(file.get())) throw cannot_read(errno);
+  while (contents.size() <= kMaxConfigSize) {
+    const ssize_t count = ::read(file.fd, buffer, sizeof buffer);
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) throw cannot_read(errno);
+    if (count == 0) break;
+    contents.append(buffer, static_cast<std::size_t>(count));
+  }
   return contents;
 }
 
 }  // namespace
 
 Config load_file(const std::string& path) {
-  const std::string contents = read_whole_file(path);
+  const std::string contents = read_config_file(path);
   const std::string folder = std::filesystem::path(path).parent_path().string();
-  return Loader(path, folder.empty() ? "." : folder).load(contents);
+  return Loader(path, folder.empty() ? "." : folder, FileSystemChecks::at_start_up).load(contents);
 }
 
 Config load_string(std::string_view yaml, const std::string& file_name, const std::string& base_dir) {
-  return Loader(file_name, base_dir).load(yaml);
+  return Loader(file_name, base_dir, FileSystemChecks::none).load(yaml);
 }
 
 }  // namespace chatd::config
