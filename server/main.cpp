@@ -41,10 +41,17 @@ int main(int argc, char** argv) {
       return exit_ok;
     } else if (arg == "--check-config") {
       check_only = true;
-    } else if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config_path = arg.substr(std::strlen("--config="));
+    } else if (arg == "--config" || arg.rfind("--config=", 0) == 0) {
+      if (arg == "--config") {
+        config_path = i + 1 < argc ? argv[++i] : "";
+      } else {
+        config_path = arg.substr(std::strlen("--config="));
+      }
+      if (config_path.empty()) {
+        std::cerr << "chatd: --config needs a FILE\n";
+        print_help(std::cerr);
+        return exit_usage_or_config;
+      }
     } else {
       std::cerr << "chatd: unknown argument '" << arg << "'\n";
       print_help(std::cerr);

@@ -75,6 +75,14 @@ TEST_CASE("--help, --version, unknown arguments, and a port already taken") {
   CHECK(output.find("cannot listen on") != std::string::npos);
 }
 
+TEST_CASE("--config without a FILE says so and exits 2") {
+  std::string output;
+  CHECK(ChatdProcess::run_command("--config", output) == 2);
+  CHECK(output.rfind("chatd: --config needs a FILE\n", 0) == 0);
+  CHECK(ChatdProcess::run_command("--check-config --config=", output) == 2);
+  CHECK(output.rfind("chatd: --config needs a FILE\n", 0) == 0);
+}
+
 TEST_CASE("a file chatd cannot parse is refused in seconds, naming it, with or without --check-config") {
   std::string output;
   const auto start = std::chrono::steady_clock::now();
