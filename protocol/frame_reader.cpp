@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include <websocketpp/close.hpp>
@@ -77,12 +78,20 @@ struct FrameReader::Impl {
   explicit Impl(std::size_t max_message_size) : processor(false, true, shared_manager(), shared_rng()) {
     processor.set_max_message_size(max_message_size);
   }
-  // The header being read: 2 bytes, then the extended length and the masking key they announce.
-  std::size_t header_length() const {
-    if (header_size < 2) return 2;
+  // Copies header bytes from `data` (from `used` on) until the header is whole: 2 bytes, then the
+  // extended length and the masking key they announce. False while it is not.
+  bool take_header(const std::uint8_t* data, std::size_t size, std::size_t& used) {
+    const auto take_up_to = [&](std::size_t length) {
+      const std::size_t part = std::min(length - header_size, size - used);
+      std::memcpy(header.data() + header_size, data + used, part);
+      header_size += part;
+      used += part;
+      return header_size == length;
+    };
+    if (header_size < 2 && !take_up_to(2)) return false;
     const std::uint8_t length_code = header[1] & 0x7f;
     const std::size_t extended = length_code == 126 ? 2 : length_code == 127 ? 8 : 0;
-    return 2 + extended + ((header[1] & 0x80) ? 4 : 0);
+    return take_up_to(2 + extended + ((header[1] & 0x80) ? 4 : 0));
   }
   std::uint64_t declared_length() const {
     const std::uint8_t length_code = header[1] & 0x7f;
@@ -164,24 +173,30 @@ FrameReader::Status FrameReader::feed(std::uint8_t* data, std::size_t size, std:
   Impl& state = *impl_;
   used = 0;
   while (used < size) {
-    std::size_t consumed = 0;
-    Status status = Status::need_more;
+    std::uint8_t* from = data + used;  // what websocketpp gets next: a header (and payload), or payload
+    std::size_t header_size = 0;       // of those bytes, the header
     if (state.payload_left == 0) {
-      // A header: gather it whole, check it, then let websocketpp parse it (and any empty payload).
-      while (state.header_size < state.header_length() && used < size) {
-        state.header[state.header_size++] = data[used++];
-      }
-      if (state.header_size < state.header_length()) return Status::need_more;
+      // A header: gather it whole and check it before websocketpp sees any of it.
+      const bool header_in_data = state.header_size == 0;
+      if (!state.take_header(data, size, used)) return Status::need_more;
       if (check_header() == Status::error) return Status::error;
-      const std::size_t header_size = std::exchange(state.header_size, 0);
-      status = consume(state.header.data(), header_size, consumed);
-    } else {
-      const auto part = static_cast<std::size_t>(std::min<std::uint64_t>(state.payload_left, size - used));
-      status = consume(data + used, part, consumed);
-      state.payload_left -= consumed;
-      used += consumed;
+      header_size = std::exchange(state.header_size, 0);
+      if (!header_in_data) {
+        // It came in pieces: websocketpp parses the copy (and any empty payload) on its own.
+        std::size_t consumed = 0;
+        const Status status = consume(state.header.data(), header_size, consumed);
+        if (status != Status::need_more) return status;
+        continue;
+      }
     }
-    if (status != Status::need_more) return status;
+    // The usual case: the header and as much of its payload as is here, in one go.
+    const auto payload = static_cast<std::size_t>(std::min<std::uint64_t>(state.payload_left, size - used));
+    std::size_t consumed = 0;
+    const Status status = consume(from, header_size + payload, consumed);
+    if (status == Status::error) return status;
+    state.payload_left -= consumed - header_size;
+    used += consumed - header_size;
+    if (status == Status::message) return status;
   }
   return Status::need_more;
 }
