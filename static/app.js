@@ -30,11 +30,10 @@ const ui = {
 
 const conn = {
   socket: null, room: '', name: '', attempt: 0, openedAt: 0, retryTimer: 0, countdownTimer: 0, retryAt: 0,
-  checkGap: false, // the first new event after a reconnect tells us whether we missed any
   unconfirmed: [], // texts sent on this socket whose echo has not arrived yet
   refocus: false, // the message box had focus when it was disabled
 };
-const roomStates = new Map(); // room -> { lastId, lastTs, epoch }
+const roomStates = new Map(); // room -> { lastId, epoch }
 let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
 let stuckToBottom = true;
 
@@ -97,15 +96,19 @@ function join(name, room) {
   history.replaceState(null, '', '#' + room);
   document.title = `#${room} · chatd`;
   if (room !== conn.room) {
-    ui.log.replaceChildren();
-    ui.jump.hidden = true;
+    clearLog();
     roomStates.delete(room); // the list is empty again, so replay from scratch is wanted
   }
   conn.room = room;
   conn.name = name;
   conn.attempt = 0;
   if (roomStates.has(room)) return connect();
-  // A room entered afresh: show its recent history first, then subscribe from where it ends.
+  enterRoom();
+}
+
+// Shows the room's recent history first, then subscribes from where it ends.
+function enterRoom() {
+  const { room, name } = conn;
   stopRetryTimers();
   dropSocket();
   loadHistory(room).finally(() => {
@@ -113,10 +116,24 @@ function join(name, room) {
   });
 }
 
+// Our list can no longer be trusted (the server said so): start it over from the server's history.
+function reloadRoom(notice) {
+  clearLog();
+  roomStates.delete(conn.room);
+  addSystemRow(notice);
+  enterRoom();
+}
+
+function clearLog() {
+  ui.log.replaceChildren();
+  ui.jump.hidden = true;
+}
+
 async function loadHistory(room) {
   try {
     const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=100`, { cache: 'no-store' });
-    if (!response.ok) return; // 404: nobody has used this room yet, so there is nothing to show
+    // 404: nobody has used this room yet, so there is nothing to show; the subscription learns the epoch.
+    if (!response.ok) return;
     const body = await response.json();
     if (room !== conn.room) return;
     roomState().epoch = String(body.epoch);
@@ -130,13 +147,13 @@ async function loadHistory(room) {
 
 function subscribeUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  // presence: join and leave events too; since/epoch: first what was missed while away.
-  const params = { room: conn.room, name: conn.name, presence: 'true' };
+  // presence: join and leave events too. since, always: the server then starts with `recovered`, which
+  // tells the room's epoch and whether our list is complete, and replays what we have not seen. With no id
+  // seen yet that is since=0: everything the room retains, e.g. what came between a 404 from /history and
+  // this subscription (what /history did show is dropped again by id).
   const state = roomStates.get(conn.room);
-  if (state && state.lastId != null && state.epoch != null) {
-    params.since = state.lastId;
-    params.epoch = state.epoch;
-  }
+  const params = { room: conn.room, name: conn.name, presence: 'true', since: state?.lastId ?? 0 };
+  if (state?.epoch != null) params.epoch = state.epoch;
   // encodeURIComponent rather than URLSearchParams: "%20" is understood by every query decoder, "+" is not.
   const query = Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
   return `${scheme}//${location.host}/subscribe?${query}`;
@@ -167,7 +184,6 @@ function dropSocket() {
 
 function onOpen() {
   conn.openedAt = Date.now();
-  conn.checkGap = roomStates.has(conn.room);
   setStatus('ok', `Connected to #${conn.room} as ${conn.name}`);
   setComposerEnabled(true);
 }
@@ -252,46 +268,30 @@ function handleEvent(event) {
 }
 
 function roomState() {
-  if (!roomStates.has(conn.room)) roomStates.set(conn.room, { lastId: null, lastTs: 0, epoch: null });
+  if (!roomStates.has(conn.room)) roomStates.set(conn.room, { lastId: null, epoch: null });
   return roomStates.get(conn.room);
 }
 
-// Drops events already shown and notices gaps. Returns false for a duplicate.
+// Drops events already shown (a replay repeats what /history gave). Returns false for a duplicate.
+// Ids only grow within an epoch, but they may skip: a gap in them is no loss (after a crash the server
+// skips ahead on purpose). Only `recovered` can tell that something was lost.
 function acceptSequence(event) {
   if (!Number.isSafeInteger(event.id)) return true;
   const state = roomState();
-  const ts = Number(event.ts) || 0;
-  if (state.lastId != null) {
-    if (event.id <= state.lastId) {
-      // An old id with an old time is a replay; an old id with a newer time means the
-      // server restarted and its ids began again, so the event is new.
-      if (ts <= state.lastTs) return false;
-    } else if (conn.checkGap && event.id > state.lastId + 1) {
-      const missed = event.id - state.lastId - 1;
-      addSystemRow(`History gap: ${missed} event${missed === 1 ? '' : 's'} missed while disconnected.`);
-    }
-  }
-  conn.checkGap = false;
+  if (state.lastId != null && event.id <= state.lastId) return false;
   state.lastId = event.id;
-  state.lastTs = ts;
   return true;
 }
 
+// The first frame of every subscription: the room's epoch, and whether everything after our last id is
+// still there (`complete`: the same epoch, an id the server gave, nothing after it trimmed away).
 function onRecovered(event) {
   const state = roomState();
-  const epoch = event.epoch == null ? null : String(event.epoch);
-  const epochChanged = state.epoch != null && epoch != null && epoch !== state.epoch;
-  if (epoch != null) state.epoch = epoch;
-  if (event.complete === false && state.lastId != null) {
-    addSystemRow('History gap: some events from while you were away could not be recovered.');
-    conn.checkGap = false; // already reported
-  }
-  // Ids from another epoch or after an incomplete recovery are not comparable with ours:
-  // showing a possible duplicate is better than hiding a new event.
-  if (event.complete === false || epochChanged) {
-    state.lastId = null;
-    state.lastTs = 0;
-  }
+  if (event.epoch != null) state.epoch = String(event.epoch);
+  // With no event shown there is no list to be wrong about: the replay is simply what the room retains.
+  if (event.complete !== false || state.lastId == null) return;
+  reloadRoom('History gap: some events from while you were away are no longer kept by the server; ' +
+    'the list below is reloaded from what it has.');
 }
 
 // ---- rendering (always textContent: chat text is never HTML) ----
