@@ -12,8 +12,14 @@ const STABLE_AFTER_MS = 10000; // a connection this old counts as healthy: back-
 const BOTTOM_SLACK_PX = 8;
 const MAX_ROWS = 2000; // keeps a long-open tab from growing without bound
 const MAX_UNCONFIRMED = 20;
-// The server closed us because of something we sent: reconnecting would just repeat it.
+// The server's default limits.max_message_size. It tells the page no other value (yet), so a smaller
+// limit is learned from the first message it refuses.
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+// The server closed us because of something we sent.
 const CLIENT_FAULT_CODES = new Set([1003, 1007, 1009]);
+const MESSAGE_TOO_BIG = 1009;
+// Reconnecting after these would just repeat them. Not 1009: the page then knows the size to refuse.
+const NO_RECONNECT_CODES = new Set([1003, 1007]);
 const CLOSE_MEANINGS = {
   1000: 'normal closure', 1001: 'server going away', 1002: 'protocol error', 1003: 'unsupported data',
   1005: 'no status', 1006: 'connection lost', 1007: 'invalid UTF-8', 1008: 'policy violation',
@@ -25,7 +31,7 @@ const ui = {
   joinForm: $('join-form'), name: $('name'), room: $('room'), joinError: $('join-error'),
   statusBar: document.querySelector('.status-bar'), status: $('status'), countdown: $('countdown'),
   retry: $('retry'), log: $('log'), jump: $('jump'), sendForm: $('send-form'), message: $('message'),
-  send: $('send'),
+  send: $('send'), sendError: $('send-error'),
 };
 
 const conn = {
@@ -34,6 +40,8 @@ const conn = {
   refocus: false, // the message box had focus when it was disabled
 };
 const roomStates = new Map(); // room -> { lastId, epoch }
+const utf8 = new TextEncoder();
+let maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
 let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
 let stuckToBottom = true;
 
@@ -195,8 +203,9 @@ function onClose(event) {
   if (wasOpen && Date.now() - conn.openedAt >= STABLE_AFTER_MS) conn.attempt = 0;
   const text = describeClose(event, wasOpen);
   if (wasOpen) addSystemRow(`Disconnected: ${text}`);
+  if (event.code === MESSAGE_TOO_BIG) learnSizeLimit();
   restoreUnconfirmed(event.code);
-  if (CLIENT_FAULT_CODES.has(event.code)) {
+  if (NO_RECONNECT_CODES.has(event.code)) {
     setStatus('error', `Closed: ${text}. Not reconnecting; press Join or Retry to try again.`);
     ui.retry.hidden = false;
     return;
@@ -288,6 +297,8 @@ function acceptSequence(event) {
 function onRecovered(event) {
   const state = roomState();
   if (event.epoch != null) state.epoch = String(event.epoch);
+  // Not sent by chatd today; read so that a server announcing its limit is believed at once.
+  if (Number.isSafeInteger(event.max_message_size)) maxMessageBytes = event.max_message_size;
   // With no event shown there is no list to be wrong about: the replay is simply what the room retains.
   if (event.complete !== false || state.lastId == null) return;
   reloadRoom('History gap: some events from while you were away are no longer kept by the server; ' +
@@ -387,6 +398,14 @@ function onMessageKeydown(event) {
 function sendDraft() {
   const text = ui.message.value;
   if (!text.trim()) return;
+  // The server counts UTF-8 bytes, not characters, and closes the connection (1009) over its limit.
+  const bytes = utf8Bytes(text);
+  if (bytes > maxMessageBytes) {
+    showSendError(`Not sent: this message is ${bytes} bytes (UTF-8) and the server accepts at most ` +
+      `${maxMessageBytes}. Shorten it or split it.`);
+    return;
+  }
+  showSendError('');
   const socket = conn.socket;
   // send() on a socket that is not open drops data silently; keep the text in the box instead.
   if (!socket || socket.readyState !== WebSocket.OPEN) {
@@ -397,6 +416,25 @@ function sendDraft() {
   conn.unconfirmed.push(text);
   if (conn.unconfirmed.length > MAX_UNCONFIRMED) conn.unconfirmed.shift();
   ui.message.value = '';
+}
+
+function utf8Bytes(text) {
+  return utf8.encode(text).length;
+}
+
+function showSendError(text) {
+  ui.sendError.textContent = text;
+  ui.sendError.hidden = !text;
+}
+
+// The server refused one of the messages sent on this socket as too big. The limit is below the size of
+// that message, so below the largest unconfirmed one: refusing that size from now on cannot refuse
+// anything the server would take, and it stops Enter from repeating the disconnect.
+function learnSizeLimit() {
+  const largest = Math.max(0, ...conn.unconfirmed.map(utf8Bytes));
+  if (largest > 0) maxMessageBytes = Math.min(maxMessageBytes, largest - 1);
+  showSendError('The server closed the connection because your message was too big. ' +
+    'It is back in the message box: shorten it or split it.');
 }
 
 function confirmEcho(event) {
@@ -437,6 +475,7 @@ function init() {
   ui.joinForm.addEventListener('submit', onJoinSubmit);
   ui.sendForm.addEventListener('submit', (event) => { event.preventDefault(); sendDraft(); });
   ui.message.addEventListener('keydown', onMessageKeydown);
+  ui.message.addEventListener('input', () => showSendError(''));
   ui.log.addEventListener('scroll', onLogScroll, { passive: true });
   ui.jump.addEventListener('click', onJumpClick);
   ui.retry.addEventListener('click', retryNow);
