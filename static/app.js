@@ -37,7 +37,7 @@ const ui = {
 const conn = {
   socket: null, room: '', name: '', attempt: 0, openedAt: 0, retryTimer: 0, countdownTimer: 0, retryAt: 0,
   unconfirmed: [], // texts sent on this socket whose echo has not arrived yet
-  refocus: false, // the message box had focus when it was disabled
+  outbox: [], // texts typed while not connected, sent in order once the socket opens
 };
 const roomStates = new Map(); // room -> { lastId, epoch }
 const utf8 = new TextEncoder();
@@ -104,12 +104,16 @@ function join(name, room) {
   history.replaceState(null, '', '#' + room);
   document.title = `#${room} · chatd`;
   if (room !== conn.room) {
+    const left = conn.room;
     clearLog();
     roomStates.delete(room); // the list is empty again, so replay from scratch is wanted
+    // What was typed for the room left behind must not go to this one.
+    returnToDraft(conn.outbox.splice(0), `Not sent to #${left}: your messages are back in the message box.`);
   }
   conn.room = room;
   conn.name = name;
   conn.attempt = 0;
+  setComposerEnabled(true); // from now on, also while (re)connecting: what is typed waits in the outbox
   if (roomStates.has(room)) return connect();
   enterRoom();
 }
@@ -193,13 +197,12 @@ function dropSocket() {
 function onOpen() {
   conn.openedAt = Date.now();
   setStatus('ok', `Connected to #${conn.room} as ${conn.name}`);
-  setComposerEnabled(true);
+  flushOutbox();
 }
 
 function onClose(event) {
   const wasOpen = conn.openedAt > 0;
   conn.socket = null;
-  setComposerEnabled(false);
   if (wasOpen && Date.now() - conn.openedAt >= STABLE_AFTER_MS) conn.attempt = 0;
   const text = describeClose(event, wasOpen);
   if (wasOpen) addSystemRow(`Disconnected: ${text}`);
@@ -324,12 +327,23 @@ function timeElement(ts) {
 }
 
 function addMessageRow(event) {
-  const own = event.name === conn.name;
-  const row = element('div', own ? 'row msg own' : 'row msg');
-  const body = element('div', 'body');
-  body.append(element('span', 'who', event.name ?? '?'), ' ', element('span', 'text', event.text ?? ''));
-  row.append(timeElement(event.ts), body);
+  appendRow(messageRow(event.name ?? '?', event.text ?? '', event.ts));
+}
+
+// A message typed while disconnected, shown until it is sent (the server's echo then shows it for real).
+function addPendingRow(text) {
+  const row = messageRow(conn.name, text);
+  row.classList.add('pending');
+  row.lastElementChild.append(' ', element('span', 'note', '(sent when connected)'));
   appendRow(row);
+}
+
+function messageRow(name, text, ts) {
+  const row = element('div', name === conn.name ? 'row msg own' : 'row msg');
+  const body = element('div', 'body');
+  body.append(element('span', 'who', name), ' ', element('span', 'text', text));
+  row.append(timeElement(ts), body);
+  return row;
 }
 
 function addSystemRow(text, ts) {
@@ -377,14 +391,10 @@ function onLogResize() {
 
 // ---- sending ----
 
+// Disabled only until the first Join: there is no room to send to before it.
 function setComposerEnabled(enabled) {
-  if (!enabled && document.activeElement === ui.message) conn.refocus = true;
   ui.message.disabled = !enabled;
   ui.send.disabled = !enabled;
-  if (enabled && conn.refocus) {
-    conn.refocus = false;
-    ui.message.focus();
-  }
 }
 
 function onMessageKeydown(event) {
@@ -406,16 +416,27 @@ function sendDraft() {
     return;
   }
   showSendError('');
-  const socket = conn.socket;
-  // send() on a socket that is not open drops data silently; keep the text in the box instead.
-  if (!socket || socket.readyState !== WebSocket.OPEN) {
-    setStatus('error', 'Not connected: your message is still in the box.');
-    return;
-  }
-  socket.send(text);
+  ui.message.value = '';
+  if (isOpen()) return transmit(text);
+  // send() on a socket that is not open drops data silently: keep the text until there is one.
+  conn.outbox.push(text);
+  addPendingRow(text);
+}
+
+function isOpen() {
+  return conn.socket !== null && conn.socket.readyState === WebSocket.OPEN;
+}
+
+function transmit(text) {
+  conn.socket.send(text);
   conn.unconfirmed.push(text);
   if (conn.unconfirmed.length > MAX_UNCONFIRMED) conn.unconfirmed.shift();
-  ui.message.value = '';
+}
+
+// Sends what was typed while disconnected, in order, once: the server's echo then shows each for real.
+function flushOutbox() {
+  for (const text of conn.outbox.splice(0)) transmit(text);
+  for (const row of ui.log.querySelectorAll('.pending')) row.remove();
 }
 
 function utf8Bytes(text) {
@@ -452,10 +473,15 @@ function restoreUnconfirmed(code) {
   conn.unconfirmed = [];
   // Without echoes we only know that a client-fault close was most likely caused by the last message.
   const lost = serverEchoes ? sent : CLIENT_FAULT_CODES.has(code) ? sent.slice(-1) : [];
-  if (!lost.length) return;
+  returnToDraft(lost, 'Your last message may not have been delivered; it is back in the message box.');
+}
+
+// Puts texts the server did not (or may not) get back in the message box, ahead of what is being typed.
+function returnToDraft(texts, notice) {
+  if (!texts.length) return;
   const draft = ui.message.value;
-  ui.message.value = lost.join('\n') + (draft ? `\n${draft}` : '');
-  addSystemRow('Your last message may not have been delivered; it is back in the message box.');
+  ui.message.value = texts.join('\n') + (draft ? `\n${draft}` : '');
+  addSystemRow(notice);
 }
 
 // ---- start ----
