@@ -1,0 +1,406 @@
+// The chat page (static/) in a real browser: Debian's Chromium, driven by playwright-core, against the real
+// chatd binary. Every check reads the page's DOM or the WebSockets the browser opened; waits end on what the
+// page shows, never on a fixed delay.
+//
+// Usage: (cd test/browser && npm ci) once, then CHATD_BIN=/path/to/chatd node test/browser/page_test.mjs
+// (`./dev test` does both). CHROMIUM overrides /usr/bin/chromium; BROWSER_TEST_WAIT_MS the 15 s wait.
+// Prints one line per test ("ok NAME" or "FAIL NAME: why"), then "browser: N passed, M failed"; exits 1 if
+// any test failed.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// playwright-core only drives the browser; it never downloads one (Chromium comes from Debian).
+const { chromium } = await import('playwright-core').catch((error) => {
+  console.log(`FAIL browser: cannot load playwright-core (run "npm ci" in test/browser): ${error.message}`);
+  process.exit(1);
+});
+
+const STATIC_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../static');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Runs as root on CI (hence --no-sandbox); the rest keeps Chromium from calling home or using a GPU.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const SERVER_MESSAGE_LIMIT = 1024; // limits.max_message_size of the server under test
+const PAGE_DEFAULT_LIMIT = 65536; // what the page assumes without word from the server (the server's default)
+const WAIT_MS = Number(process.env.BROWSER_TEST_WAIT_MS) || 15000; // per awaited condition; ASan is slow
+
+// ---- the server: the real binary, restartable on the same port and database ----
+
+class Chatd {
+  constructor(binary) {
+    this.binary = binary;
+    this.dir = mkdtempSync(path.join(tmpdir(), 'chatd-browser-'));
+    this.port = 0; // the first start lets the system pick; restarts reuse the port the pages know
+    this.process = null;
+  }
+
+  async start() {
+    const config = path.join(this.dir, 'chat.yaml');
+    writeFileSync(config, [
+      `listen: { address: 127.0.0.1, port: ${this.port} }`,
+      'server: { threads: 2 }',
+      'publish: { rate: 100000, burst: 100000 }',
+      `limits: { max_message_size: ${SERVER_MESSAGE_LIMIT} }`,
+      `static: { root: ${JSON.stringify(STATIC_ROOT)} }`,
+      `history: { store: sqlite, path: ${JSON.stringify(path.join(this.dir, 'chat.db'))} }`,
+      '',
+    ].join('\n'));
+    const child = spawn(this.binary, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.process = child;
+    this.log = '';
+    const listening = new Promise((resolve, reject) => {
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (chunk) => {
+        this.log += chunk;
+        const found = /listening on [^\s]+:(\d+)/.exec(this.log);
+        if (found) resolve(Number(found[1]));
+      });
+      child.on('exit', (code) => reject(new Error(`chatd exited (${code}) before listening:\n${this.log}`)));
+    });
+    this.port = await withTimeout(listening, WAIT_MS, 'chatd did not log "listening on"');
+  }
+
+  async crash() {
+    const exited = once(this.process, 'exit');
+    process.kill(this.process.pid, 'SIGKILL');
+    await exited;
+  }
+
+  async stop() {
+    if (!this.process || this.process.exitCode !== null || this.process.signalCode) return;
+    const exited = once(this.process, 'exit');
+    this.process.kill('SIGTERM');
+    await exited;
+  }
+
+  url(pathAndQuery = '/') {
+    return `http://127.0.0.1:${this.port}${pathAndQuery}`;
+  }
+
+  async history(room) {
+    const response = await fetch(this.url(`/history?room=${room}&limit=1000`));
+    if (!response.ok) throw new Error(`/history answered ${response.status}`);
+    return (await response.json()).events;
+  }
+}
+
+// A TCP relay between one page and chatd that can cut the line like a lost network: open connections
+// are reset and new ones are refused until it is restored. (Chromium's offline emulation does not close
+// a WebSocket that is already open, so it cannot model this.)
+class Relay {
+  constructor(server) {
+    this.server = server;
+    this.sockets = new Set();
+    this.cut = false;
+    this.listener = net.createServer((client) => this.accept(client));
+  }
+
+  async start() {
+    this.listener.listen(0, '127.0.0.1');
+    await once(this.listener, 'listening');
+    this.port = this.listener.address().port;
+  }
+
+  accept(client) {
+    if (this.cut) return client.resetAndDestroy();
+    const upstream = net.connect(this.server.port, '127.0.0.1');
+    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+      this.sockets.add(from);
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+      from.on('close', () => { this.sockets.delete(from); to.destroy(); });
+    }
+  }
+
+  disconnect() {
+    this.cut = true;
+    for (const socket of this.sockets) socket.resetAndDestroy();
+  }
+
+  reconnect() {
+    this.cut = false;
+  }
+
+  url(hash) {
+    return `http://127.0.0.1:${this.port}/${hash}`;
+  }
+
+  close() {
+    this.disconnect();
+    this.listener.close();
+  }
+}
+
+// ---- pages ----
+
+class ChatPage {
+  static async open(browser, origin, room, name) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const chat = new ChatPage(context, page, name);
+    await page.goto(origin.url(`#room=${room}&name=${name}`));
+    await chat.waitConnected(1);
+    return chat;
+  }
+
+  constructor(context, page, name) {
+    this.context = context;
+    this.page = page;
+    this.name = name;
+    this.sockets = []; // every WebSocket the page opened: { url, closed }
+    page.on('websocket', (ws) => {
+      const socket = { url: ws.url(), closed: false };
+      ws.on('close', () => { socket.closed = true; });
+      this.sockets.push(socket);
+    });
+  }
+
+  // Connected on at least its `count`-th WebSocket, and that one still open.
+  async waitConnected(count) {
+    await this.until(`connected on socket ${count}`, () =>
+      this.sockets.length >= count && !this.sockets.at(-1).closed && this.page.evaluate(
+        () => document.querySelector('.status-bar').dataset.kind === 'ok'));
+  }
+
+  async waitDisconnected() {
+    await this.until('disconnected', () => this.page.evaluate(
+      () => document.querySelector('.status-bar').dataset.kind !== 'ok'));
+  }
+
+  // Polls `condition` (which may be async) until it holds; fails with `what` after WAIT_MS.
+  async until(what, condition) {
+    const deadline = Date.now() + WAIT_MS;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`${this.name}: not ${what} within ${WAIT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  // Types into the message box and presses Enter, as a user would.
+  async type(text) {
+    await this.page.fill('#message', text, { timeout: 3000 });
+    await this.page.press('#message', 'Enter');
+  }
+
+  // Texts of the message rows the server delivered (not those still waiting to be sent).
+  messages() {
+    return this.page.$$eval('#log .row.msg:not(.pending) .text', (nodes) => nodes.map((n) => n.textContent));
+  }
+
+  async waitMessages(expected, filter) {
+    await this.until(`showing ${JSON.stringify(expected.at(-1))}`,
+      async () => (await this.messages()).filter(filter).length >= expected.length);
+    return (await this.messages()).filter(filter);
+  }
+
+  notices() {
+    return this.page.$$eval('#log .row.sys .body', (nodes) => nodes.map((n) => n.textContent));
+  }
+
+  async gapNotices() {
+    return (await this.notices()).filter((text) => /gap|missed|not be recovered/i.test(text));
+  }
+
+  draft() {
+    return this.page.inputValue('#message');
+  }
+
+  composerEnabled() {
+    return this.page.isEnabled('#message');
+  }
+
+  sendError() {
+    return this.page.evaluate(() => {
+      const node = document.getElementById('send-error');
+      return node && !node.hidden ? node.textContent : '';
+    });
+  }
+
+  close() {
+    return this.context.close();
+  }
+}
+
+// ---- the tests ----
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function expectEqual(actual, expected, what) {
+  expect(JSON.stringify(actual) === JSON.stringify(expected),
+    `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function freshRoom(label) {
+  return `${label}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+const prefixed = (prefix) => (text) => text.startsWith(prefix);
+
+// Shared by the reconnect test and the crash test that follows it: two pages in one brand-new room,
+// B behind a relay.
+const pair = {};
+
+async function testReconnectRecoversNewRoom({ browser, server }) {
+  const room = freshRoom('new-room');
+  pair.relay = new Relay(server);
+  await pair.relay.start();
+  // Bob opens the room first, so his /history is a 404: the room does not exist yet.
+  pair.b = await ChatPage.open(browser, pair.relay, room, 'bob');
+  pair.a = await ChatPage.open(browser, server, room, 'alice');
+  const { a, b, relay } = pair;
+
+  relay.disconnect();
+  await b.waitDisconnected();
+  const sent = ['one', 'two', 'three', 'four', 'five'].map((word) => `while bob was away: ${word}`);
+  for (const text of sent) await a.type(text);
+  await a.waitMessages(sent, prefixed('while bob'));
+  relay.reconnect();
+  await b.waitConnected(2);
+
+  expectEqual(await b.waitMessages(sent, prefixed('while bob')), sent, "bob's list after the reconnect");
+  const resumed = new URL(b.sockets.at(-1).url).searchParams;
+  expect(/^\d+$/.test(resumed.get('since') ?? '') && Number(resumed.get('since')) > 0,
+    `the reconnect did not carry since=<id>: ${b.sockets.at(-1).url}`);
+  expect(/^[0-9a-f]+$/.test(resumed.get('epoch') ?? ''),
+    `the reconnect did not carry the room's epoch: ${b.sockets.at(-1).url}`);
+  expectEqual(await b.gapNotices(), [], "bob's gap notices");
+}
+
+async function testCrashRestartIsNoGap({ server }) {
+  const { a, b } = pair;
+  expect(a && b, 'needs the pages of the reconnect test');
+  const before = await b.messages();
+  const socketsBefore = [a.sockets.length, b.sockets.length];
+
+  await server.crash();
+  await server.start(); // same port, same database: ids now skip ahead by the crash skip
+  await a.waitConnected(socketsBefore[0] + 1);
+  await b.waitConnected(socketsBefore[1] + 1);
+
+  await a.type('after the crash');
+  for (const page of [a, b]) {
+    const after = await page.waitMessages(['after the crash'], (text) => text === 'after the crash');
+    expectEqual(after, ['after the crash'], `${page.name}'s copies of the message after the crash`);
+    expectEqual(await page.gapNotices(), [], `${page.name}'s gap notices after the crash restart`);
+  }
+  expectEqual(await b.messages(), [...before, 'after the crash'], "bob's whole list after the crash");
+}
+
+async function testOversizedMessageRefusedBeforeSending({ browser, server }) {
+  const page = await ChatPage.open(browser, server, freshRoom('size'), 'carol');
+  try {
+    // 'é' is 2 bytes in UTF-8: under the page's limit in characters, over it in bytes.
+    const big = 'é'.repeat(PAGE_DEFAULT_LIMIT / 2 + 1);
+    await page.type(big);
+    await page.until('saying the message is too long', async () => (await page.sendError()) !== '');
+    expect(/byte/i.test(await page.sendError()), `the reason does not mention bytes: ${await page.sendError()}`);
+    expect((await page.draft()) === big, 'the box lost the text');
+    expect(await page.composerEnabled(), 'the box is disabled');
+
+    // Still the same open socket: had the text gone out, chatd would have closed it (1009) before this.
+    await page.type('small enough');
+    await page.waitMessages(['small enough'], (text) => text === 'small enough');
+    expectEqual([page.sockets.length, page.sockets[0].closed], [1, false], '[sockets opened, first closed]');
+  } finally {
+    await page.close();
+  }
+}
+
+async function testServerRefusalIsNotALoop({ browser, server }) {
+  const page = await ChatPage.open(browser, server, freshRoom('refused'), 'dave');
+  try {
+    // Under the page's assumed limit, over this server's: chatd closes with 1009.
+    const big = 'x'.repeat(SERVER_MESSAGE_LIMIT * 2);
+    await page.type(big);
+    await page.until('saying the server refused the message', async () => (await page.sendError()) !== '');
+    await page.waitConnected(2); // one reconnect; the text is kept, editable
+    expect((await page.draft()) === big, 'the box lost the text');
+    expect(await page.composerEnabled(), 'the box is disabled');
+
+    // Enter again: now refused by the page itself, so the new socket stays open.
+    const firstReason = await page.sendError();
+    await page.page.press('#message', 'Enter');
+    await page.until('refusing the message itself', async () => (await page.sendError()) !== firstReason);
+    await page.type('fits');
+    await page.waitMessages(['fits'], (text) => text === 'fits');
+    expectEqual([page.sockets.length, page.sockets[1].closed], [2, false], '[sockets opened, second closed]');
+  } finally {
+    await page.close();
+  }
+}
+
+async function testTypedWhileDisconnectedIsSentOnce({ browser, server }) {
+  const room = freshRoom('queue');
+  const relay = new Relay(server);
+  await relay.start();
+  const page = await ChatPage.open(browser, relay, room, 'erin');
+  try {
+    relay.disconnect();
+    await page.waitDisconnected();
+    expect(await page.composerEnabled(), 'the box is disabled while disconnected');
+    const queued = ['typed offline 1', 'typed offline 2'];
+    for (const text of queued) await page.type(text);
+    expectEqual(await page.draft(), '', 'the box after queueing');
+
+    relay.reconnect();
+    await page.waitConnected(2);
+    expectEqual(await page.waitMessages(queued, prefixed('typed offline')), queued, 'the page after the reconnect');
+    const stored = (await server.history(room)).filter((event) => event.type === 'message');
+    expectEqual(stored.map((event) => event.text), queued, 'what chatd received');
+  } finally {
+    await page.close();
+    relay.close();
+  }
+}
+
+const TESTS = [
+  ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
+  ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
+  ['oversized-message-refused-before-sending', testOversizedMessageRefusedBeforeSending],
+  ['server-refusal-is-not-a-loop', testServerRefusalIsNotALoop],
+  ['typed-while-disconnected-is-sent-once', testTypedWhileDisconnectedIsSentOnce],
+];
+
+async function main() {
+  const binary = process.env.CHATD_BIN || process.argv[2];
+  if (!binary) throw new Error('set CHATD_BIN to the chatd binary');
+  const server = new Chatd(binary);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  let failed = 0;
+  try {
+    await server.start();
+    for (const [name, test] of TESTS) {
+      const started = Date.now();
+      try {
+        await test({ browser, server });
+        console.log(`ok ${name} (${Date.now() - started} ms)`);
+      } catch (error) {
+        failed += 1;
+        console.log(`FAIL ${name}: ${error.message}`);
+      }
+    }
+  } finally {
+    await browser.close();
+    pair.relay?.close();
+    await server.stop();
+    rmSync(server.dir, { recursive: true, force: true });
+  }
+  console.log(`browser: ${TESTS.length - failed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();
