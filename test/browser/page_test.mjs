@@ -37,6 +37,7 @@ class Chatd {
     this.binary = binary;
     this.dir = mkdtempSync(path.join(tmpdir(), 'chatd-browser-'));
     this.port = 0; // the first start lets the system pick; restarts reuse the port the pages know
+    this.database = path.join(this.dir, 'chat.db');
     this.process = null;
   }
 
@@ -48,7 +49,7 @@ class Chatd {
       'publish: { rate: 100000, burst: 100000 }',
       `limits: { max_message_size: ${SERVER_MESSAGE_LIMIT} }`,
       `static: { root: ${JSON.stringify(STATIC_ROOT)} }`,
-      `history: { store: sqlite, path: ${JSON.stringify(path.join(this.dir, 'chat.db'))} }`,
+      `history: { store: sqlite, path: ${JSON.stringify(this.database)} }`,
       '',
     ].join('\n'));
     const child = spawn(this.binary, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -77,6 +78,11 @@ class Chatd {
     const exited = once(this.process, 'exit');
     this.process.kill('SIGTERM');
     await exited;
+  }
+
+  // Only while stopped: the next start makes a new database, so a new epoch, and ids begin again at 1.
+  forgetHistory() {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.database}${suffix}`, { force: true });
   }
 
   url(pathAndQuery = '/') {
@@ -283,6 +289,14 @@ async function testReconnectRecoversNewRoom({ browser, server }) {
 async function testCrashRestartIsNoGap({ server }) {
   const { a, b } = pair;
   expect(a && b, 'needs the pages of the reconnect test');
+  try {
+    await crashAndCheck(server, a, b);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+}
+
+async function crashAndCheck(server, a, b) {
   const before = await b.messages();
   const socketsBefore = [a.sockets.length, b.sockets.length];
 
@@ -367,12 +381,33 @@ async function testTypedWhileDisconnectedIsSentOnce({ browser, server }) {
   }
 }
 
+async function testLostHistoryReloadsTheList({ browser, server }) {
+  const page = await ChatPage.open(browser, server, freshRoom('lost'), 'frank');
+  try {
+    const before = ['before the loss 1', 'before the loss 2'];
+    for (const text of before) await page.type(text);
+    await page.waitMessages(before, prefixed('before the loss'));
+
+    await server.stop();
+    server.forgetHistory(); // recovered then says complete:false: the page's list is not the server's
+    await server.start();
+    await page.waitConnected(2);
+    await page.until('saying the history has a gap', async () => (await page.gapNotices()).length > 0);
+    await page.type('after the loss'); // sent at once, or queued while the page reloads
+    await page.waitMessages(['after the loss'], (text) => text === 'after the loss');
+    expectEqual(await page.messages(), ['after the loss'], 'the list after the history was lost');
+  } finally {
+    await page.close();
+  }
+}
+
 const TESTS = [
   ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
   ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
   ['oversized-message-refused-before-sending', testOversizedMessageRefusedBeforeSending],
   ['server-refusal-is-not-a-loop', testServerRefusalIsNotALoop],
   ['typed-while-disconnected-is-sent-once', testTypedWhileDisconnectedIsSentOnce],
+  ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
 async function main() {
