@@ -73,11 +73,13 @@ class Chatd {
     await exited;
   }
 
+  // SIGTERM is a clean shutdown: any exit but status 0 (a crash, a sanitizer's report) is a failure.
   async stop() {
     if (!this.process || this.process.exitCode !== null || this.process.signalCode) return;
     const exited = once(this.process, 'exit');
     this.process.kill('SIGTERM');
-    await exited;
+    const [code, signal] = await exited;
+    if (code !== 0) throw new Error(`chatd exited with ${code ?? signal} after SIGTERM:\n${this.log.slice(-2000)}`);
   }
 
   // Only while stopped: the next start makes a new database, so a new epoch, and ids begin again at 1.
@@ -415,26 +417,28 @@ async function main() {
   if (!binary) throw new Error('set CHATD_BIN to the chatd binary');
   const server = new Chatd(binary);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  let failed = 0;
+  let [passed, failed] = [0, 0];
+  const check = async (name, run) => {
+    const started = Date.now();
+    try {
+      await run();
+      passed += 1;
+      console.log(`ok ${name} (${Date.now() - started} ms)`);
+    } catch (error) {
+      failed += 1;
+      console.log(`FAIL ${name}: ${error.message}`);
+    }
+  };
   try {
     await server.start();
-    for (const [name, test] of TESTS) {
-      const started = Date.now();
-      try {
-        await test({ browser, server });
-        console.log(`ok ${name} (${Date.now() - started} ms)`);
-      } catch (error) {
-        failed += 1;
-        console.log(`FAIL ${name}: ${error.message}`);
-      }
-    }
+    for (const [name, test] of TESTS) await check(name, () => test({ browser, server }));
   } finally {
     await browser.close();
     pair.relay?.close();
-    await server.stop();
+    await check('clean-shutdown', () => server.stop());
     rmSync(server.dir, { recursive: true, force: true });
   }
-  console.log(`browser: ${TESTS.length - failed} passed, ${failed} failed`);
+  console.log(`browser: ${passed} passed, ${failed} failed`);
   process.exitCode = failed ? 1 : 0;
 }
 
