@@ -12,8 +12,8 @@ const STABLE_AFTER_MS = 10000; // a connection this old counts as healthy: back-
 const BOTTOM_SLACK_PX = 8;
 const MAX_ROWS = 2000; // keeps a long-open tab from growing without bound
 const MAX_UNCONFIRMED = 20;
-// The server's default limits.max_message_size. It tells the page no other value (yet), so a smaller
-// limit is learned from the first message it refuses.
+// The server's default limits.max_message_size: assumed until `recovered` tells the real one, or a 1009
+// shows the limit is smaller (a server that does not announce it).
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 // The server closed us because of something we sent.
 const CLIENT_FAULT_CODES = new Set([1003, 1007, 1009]);
@@ -300,7 +300,7 @@ function acceptSequence(event) {
 function onRecovered(event) {
   const state = roomState();
   if (event.epoch != null) state.epoch = String(event.epoch);
-  // Not sent by chatd today; read so that a server announcing its limit is believed at once.
+  // Sent by servers that announce their limits.max_message_size; without it the page keeps what it has.
   if (Number.isSafeInteger(event.max_message_size)) maxMessageBytes = event.max_message_size;
   // With no event shown there is no list to be wrong about: the replay is simply what the room retains.
   if (event.complete !== false || state.lastId == null) return;
