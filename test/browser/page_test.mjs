@@ -161,9 +161,10 @@ class ChatPage {
     this.context = context;
     this.page = page;
     this.name = name;
-    this.sockets = []; // every WebSocket the page opened: { url, closed }
+    this.sockets = []; // every WebSocket the page opened: { url, closed, frames (received) }
     page.on('websocket', (ws) => {
-      const socket = { url: ws.url(), closed: false };
+      const socket = { url: ws.url(), closed: false, frames: [] };
+      ws.on('framereceived', (frame) => socket.frames.push(frame.payload));
       ws.on('close', () => { socket.closed = true; });
       this.sockets.push(socket);
     });
@@ -339,8 +340,11 @@ async function testOversizedMessageRefusedBeforeSending({ browser, server }) {
 async function testServerRefusalIsNotALoop({ browser, server }) {
   const page = await ChatPage.open(browser, server, freshRoom('refused'), 'dave');
   try {
-    // Under the page's assumed limit, over this server's: chatd closes with 1009.
+    // Under the page's assumed limit, over this server's.
     const big = 'x'.repeat(SERVER_MESSAGE_LIMIT * 2);
+    const recovered = JSON.parse(page.sockets[0].frames[0]);
+    if (recovered.max_message_size != null) return await expectRefusedByPage(page, big, recovered);
+    // A server that does not announce its limit closes with 1009.
     await page.type(big);
     await page.until('saying the server refused the message', async () => (await page.sendError()) !== '');
     await page.waitConnected(2); // one reconnect; the text is kept, editable
@@ -357,6 +361,18 @@ async function testServerRefusalIsNotALoop({ browser, server }) {
   } finally {
     await page.close();
   }
+}
+
+// A server that announces its limit in `recovered`: the page refuses the text itself, on the first socket.
+async function expectRefusedByPage(page, big, recovered) {
+  expectEqual(recovered.max_message_size, SERVER_MESSAGE_LIMIT, 'the limit chatd announced');
+  await page.type(big);
+  await page.until('refusing the message itself', async () => (await page.sendError()) !== '');
+  expect((await page.sendError()).includes(String(SERVER_MESSAGE_LIMIT)), 'the reason does not give the limit');
+  expect((await page.draft()) === big, 'the box lost the text');
+  await page.type('fits');
+  await page.waitMessages(['fits'], (text) => text === 'fits');
+  expectEqual([page.sockets.length, page.sockets[0].closed], [1, false], '[sockets opened, first closed]');
 }
 
 async function testTypedWhileDisconnectedIsSentOnce({ browser, server }) {
