@@ -38,7 +38,7 @@ TEST_CASE("1000 subscribers each publish one message at once: each receives all 
   std::vector<std::set<std::string>> texts(count);
   std::size_t received = 0, closes = 0;
   const bool done = pump(
-      clients, 60s,
+      clients, 60s * sanitizer_slowdown,
       [&](std::size_t index, Frame& frame) {
         if (frame.opcode == 8) {
           ++closes;
@@ -84,7 +84,7 @@ TEST_CASE("a subscriber that stops reading is closed with 1008 while the others 
   });
   std::size_t total = 0;
   pump(
-      readers, 60s,
+      readers, 60s * sanitizer_slowdown,
       [&](std::size_t index, Frame& frame) {
         if (frame.opcode == 1) ++counts[index], ++total;
       },
