@@ -40,7 +40,9 @@ class HistoryStore {
   virtual bool knows(const std::string& room) = 0;
   // The room's thread. Never waits for the disk: the writer commits within history.flush_interval
   // (batch) or at once (sync). `events` are in id order, after the room's previous append; the store
-  // drops the room's events below `kept_from`, the oldest id the room still retains.
+  // drops the room's events below `kept_from`, the oldest id the room still retains. Never throws, and
+  // always runs `committed` once: events it cannot take (memory ran out, the writer is too far behind)
+  // are refused, logged, and keep the database from being marked closed cleanly.
   virtual void append(const std::string& room, std::vector<SharedEvent> events, std::uint64_t kept_from,
                       Committed committed) = 0;
   // Commits everything appended, then stops the writer. Called once, after the rooms have stopped.

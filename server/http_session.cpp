@@ -84,11 +84,19 @@ HttpResponse method_not_allowed(std::string allowed) {
   return response;
 }
 
-// The room could not carry out the request (memory ran out): it goes on serving; this one may be retried.
-HttpResponse out_of_memory() {
+// The room could not carry out the request (memory ran out); it goes on serving. A question may simply be
+// asked again. A publish may have been recorded and delivered in part before memory ran out, so it is not
+// invited back with Retry-After: a blind retry could repeat the message.
+HttpResponse out_of_memory_reading() {
   auto response = error_response(503, "the server ran out of memory for this request; try again later");
   response.headers.emplace_back("Retry-After", "1");
   return response;
+}
+HttpResponse out_of_memory_publishing() {
+  return error_response(
+      503,
+      "the server ran out of memory handling this message; it was not acknowledged, but may "
+      "have reached some subscribers and the history");
 }
 
 // What one request turned into: a response to write, or a WebSocket session to hand over to.
@@ -167,7 +175,8 @@ asio::awaitable<Upgrade> HttpConnection::run() {
       input.erase(0, used);
       if (request.expects_continue() && !continue_sent) {
         continue_sent = true;
-        if (!(co_await write("HTTP/1.1 100 Continue\r\n\r\n"))) co_return Upgrade{};
+        static const std::string continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (!(co_await write(continue_100))) co_return Upgrade{};
       }
       const std::size_t size = co_await read_some();
       if (size == 0) co_return Upgrade{};  // closed, failed, or idle
@@ -181,7 +190,9 @@ asio::awaitable<Upgrade> HttpConnection::run() {
       response.close = true;
       log::debug("bad request peer=", peer_, " status=", request.error_status(), " ",
                  request.error_message());
-      co_await write(protocol::serialize(response));
+      // Named, not built inside the co_await: g++ 12 miscompiles such temporaries (toolchain notes).
+      const std::string bytes = protocol::serialize(response);
+      co_await write(bytes);
       co_return Upgrade{};
     }
 
@@ -190,8 +201,8 @@ asio::awaitable<Upgrade> HttpConnection::run() {
     if (outcome.upgrade) co_return Upgrade{std::move(outcome.upgrade), std::move(outcome.handshake_response)};
     const bool keep_alive = request.keep_alive() && !outcome.response.close;
     outcome.response.close = !keep_alive;
-    if (!(co_await write(protocol::serialize(outcome.response, request.method() == "HEAD"))))
-      co_return Upgrade{};
+    const std::string bytes = protocol::serialize(outcome.response, request.method() == "HEAD");
+    if (!(co_await write(bytes))) co_return Upgrade{};
     if (!keep_alive) {
       asio::error_code ignored;
       socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
@@ -346,7 +357,7 @@ asio::awaitable<HttpResponse> HttpConnection::publish(const HttpRequestReader& r
   if (ec == asio::error::no_recovery) {
     co_return error_response(503, "message " + std::to_string(id) + " was delivered but could not be stored");
   }
-  if (ec == asio::error::no_memory) co_return out_of_memory();
+  if (ec == asio::error::no_memory) co_return out_of_memory_publishing();
   if (ec) co_return error_response(503, "the room is shutting down");
 
   HttpResponse response;
@@ -397,7 +408,7 @@ asio::awaitable<HttpResponse> HttpConnection::ask_room(const HttpRequestReader& 
   auto sending = lookup.room->send(std::move(command));
   if (!(co_await std::move(sending))) co_return error_response(503, "the room is shutting down");
   auto [ec, body] = co_await answer_->async_receive(as_tuple(use_awaitable));
-  if (ec == asio::error::no_memory) co_return out_of_memory();
+  if (ec == asio::error::no_memory) co_return out_of_memory_reading();
   if (ec) co_return error_response(503, "the room is shutting down");
   HttpResponse response;
   response.content_type = "application/json";

@@ -92,8 +92,12 @@ void Room::handle_or_refuse(RoomCommand& command) {
   try {
     handle(command);
   } catch (const std::exception& error) {
-    log::error("room ", name_, ": a command failed and was refused: ", error.what());
-    refuse(command);
+    try {
+      log::error("room ", name_, ": a command failed and was refused: ", error.what());
+      refuse(command);
+    } catch (...) {
+      // Memory ran out again while refusing: what could be answered was; the room goes on.
+    }
   }
 }
 
@@ -109,15 +113,8 @@ void Room::refuse(RoomCommand& command) {
                                           false))
       command.subscriber->wake_writer();
   }
-  try {
-    std::shared_ptr<PublishReply> no_reply;
-    store(no_reply, 0);
-  } catch (const std::exception& error) {
-    // Their ids are known to subscribers: a crash right now would skip past them, but a clean stop
-    // would not. Rare enough (memory ran out twice in one command) to only say so.
-    log::error("room ", name_, ": ", unstored_.size(), " event(s) not stored: ", error.what());
-    unstored_.clear();
-  }
+  std::shared_ptr<PublishReply> no_reply;
+  store(no_reply, 0);  // what the command recorded before it threw
 }
 
 void Room::handle(RoomCommand& command) {
@@ -257,21 +254,26 @@ void Room::trim_history(std::int64_t now) {
 void Room::store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id) {
   const bool sync = settings_.durability == config::History::Durability::sync;
   HistoryStore::Committed committed;
-  // `reply` is let go of only once it is answered or in the callback that will: should anything here
-  // throw, refuse() answers it instead, and never a second time.
+  // `reply` is let go of only once it is answered or handed to the store, whose append() never throws
+  // and always runs the callback: should anything before that throw, refuse() answers it instead, and
+  // never a second time.
   if (reply && sync) {
     // sync: the publisher hears its id only once the event is on disk.
     committed = [reply, first_id](bool ok) {
       reply->try_send(ok ? asio::error_code{} : asio::error::no_recovery, first_id);
     };
-    reply = nullptr;
   } else if (reply) {
     std::exchange(reply, nullptr)->try_send(asio::error_code{}, first_id);
   }
-  if (unstored_.empty()) return;
+  if (unstored_.empty()) {
+    if (committed) committed(true);
+    reply = nullptr;
+    return;
+  }
   std::vector<SharedEvent> events;
   events.swap(unstored_);
   store_.append(name_, std::move(events), oldest_retained(), std::move(committed));
+  reply = nullptr;
 }
 
 std::uint64_t Room::oldest_retained() const {

@@ -79,22 +79,31 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   using Reply = asio::experimental::concurrent_channel<void(asio::error_code, std::shared_ptr<Loaded>)>;
   auto reply = std::make_shared<Reply>(co_await asio::this_coro::executor, 1);
   asio::post(loader_, [this, name, only_existing, reply] {
-    auto loaded = std::make_shared<Loaded>();
+    // Nothing may escape this thread: an exception here would end the process. Memory running out is
+    // answered as such, and only this request fails.
+    std::shared_ptr<Loaded> loaded;
     try {
-      if (only_existing && !store_.knows(name)) {
-        loaded->refusal = no_such_room(name);
-      } else if (full()) {
-        loaded->refusal = room_limit_reached(settings_.max);  // before reading a history to no end
-      } else {
-        loaded->history = store_.load(name);
+      loaded = std::make_shared<Loaded>();
+      try {
+        if (only_existing && !store_.knows(name)) {
+          loaded->refusal = no_such_room(name);
+        } else if (full()) {
+          loaded->refusal = room_limit_reached(settings_.max);  // before reading a history to no end
+        } else {
+          loaded->history = store_.load(name);
+        }
+      } catch (const StoreError& error) {
+        log::error("history: ", error.what());
+        loaded->refusal = Lookup{nullptr, 503, "the history of room \"" + name + "\" cannot be read"};
       }
-    } catch (const StoreError& error) {
-      log::error("history: ", error.what());
-      loaded->refusal = Lookup{nullptr, 503, "the history of room \"" + name + "\" cannot be read"};
+    } catch (const std::exception&) {
+      loaded = nullptr;
     }
-    reply->try_send(asio::error_code{}, std::move(loaded));
+    reply->try_send(loaded ? asio::error_code{} : asio::error::no_memory, std::move(loaded));
   });
   auto [ec, loaded] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec == asio::error::no_memory)
+    co_return Lookup{nullptr, 503, "the server ran out of memory loading the room"};
   if (ec || !loaded) co_return Lookup{nullptr, 503, "the server is stopping"};
   if (loaded->refusal.status != 0) co_return std::move(loaded->refusal);
 

@@ -100,16 +100,17 @@ void Server::log_start() const {
           << workers_.size() << " thread" << (workers_.size() == 1 ? "" : "s");
   log::write(log::Level::info, started.view());
   started.str("");
-  started << "chat page: " << page_url(endpoint, config_.routes.static_files) << "; history: ";
+  if (static_files_.root().empty()) {
+    started << "chat page: none (static.root is empty)";
+  } else {
+    started << "chat page: " << page_url(endpoint, config_.routes.static_files)
+            << "; static files: " << static_files_.root().string();
+  }
+  started << "; history: ";
   if (config_.history.store == config::History::Store::sqlite)
     started << "sqlite " << std::filesystem::absolute(config_.history.path).lexically_normal().string();
   else
     started << "memory only (nothing survives a restart)";
-  started << "; static files: ";
-  if (static_files_.root().empty())
-    started << "none";
-  else
-    started << static_files_.root().string();
   log::write(log::Level::info, started.view());
 }
 

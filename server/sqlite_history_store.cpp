@@ -179,22 +179,30 @@ bool SqliteHistoryStore::knows(const std::string& room) {
 
 void SqliteHistoryStore::append(const std::string& room, std::vector<SharedEvent> events,
                                 std::uint64_t kept_from, Committed committed) {
-  {
+  const std::size_t count = events.size();
+  std::string why;
+  try {
     std::lock_guard lock(queue_mutex_);
-    if (!closing_ && pending_events_ + events.size() <= max_pending_events) {
+    if (!closing_ && pending_events_ + count <= max_pending_events) {
+      // Whatever allocates comes before anything is moved: should it throw, `committed` is still ours.
+      if (pending_.size() == pending_.capacity())
+        pending_.reserve(std::max<std::size_t>(16, 2 * pending_.size()));
+      std::string name = room;
       if (pending_.empty()) first_pending_at_ = std::chrono::steady_clock::now();
-      pending_events_ += events.size();
-      pending_.push_back(Pending{room, std::move(events), kept_from, std::move(committed)});
+      pending_events_ += count;
+      pending_.push_back(Pending{std::move(name), std::move(events), kept_from, std::move(committed)});
       queue_changed_.notify_one();
       return;
     }
+    why = "the writer is " + std::to_string(max_pending_events) + " events behind the disk";
+  } catch (const std::exception& error) {
+    why = error.what();
   }
   {
     std::lock_guard lock(queue_mutex_);
     lost_events_ = true;
   }
-  log::error("history: the writer is ", max_pending_events, " events behind the disk; ", events.size(),
-             " event(s) of room ", room, " not stored");
+  log::error("history: ", count, " event(s) of room ", room, " not stored: ", why);
   if (committed) committed(false);
 }
 
@@ -214,7 +222,14 @@ void SqliteHistoryStore::run_writer() {
       batch.swap(pending_);
       pending_events_ = 0;
     }
-    const bool ok = commit(batch);
+    bool ok = false;
+    try {
+      ok = commit(batch);
+    } catch (const std::exception& error) {  // memory ran out: the batch is lost, the writer goes on
+      log::error("history: a commit failed: ", error.what());
+      std::lock_guard lock(queue_mutex_);
+      lost_events_ = true;
+    }
     for (auto& pending : batch) {
       if (pending.committed) pending.committed(ok);
     }

@@ -154,7 +154,14 @@ void WebSocketSession::handle_input() {
 
 asio::awaitable<void> WebSocketSession::read_loop(std::size_t next) {
   auto self = shared_from_this();
-  const bool keep_reading = co_await handle_messages(next);
+  bool keep_reading = false;
+  try {
+    keep_reading = co_await handle_messages(next);
+  } catch (const std::exception& error) {
+    // Memory ran out while this connection's input waited: it ends, and leaves its room (finish()).
+    log::error("peer=", peer_, " room=", room_->name(), ": input failed: ", error.what());
+    drop("input failed: out of memory");
+  }
   messages_.clear();
   if (keep_reading && !drop_reason_) {
     wait_for_input();
@@ -352,6 +359,17 @@ WebSocketSession::WriteStep WebSocketSession::write_now() {
 // goes on until the queue is empty.
 asio::awaitable<void> WebSocketSession::write_loop() {
   auto self = shared_from_this();
+  try {
+    co_await write_until_drained();
+  } catch (const std::exception& error) {
+    log::error("peer=", peer_, " room=", room_->name(), ": write failed: ", error.what());
+    drop("write failed: out of memory");
+  }
+  writing_async_ = false;
+  if (writer_done_) writer_done_->cancel();
+}
+
+asio::awaitable<void> WebSocketSession::write_until_drained() {
   do {
     write_started_ = Clock::now();
     auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
@@ -367,8 +385,6 @@ asio::awaitable<void> WebSocketSession::write_loop() {
       break;
     }
   } while (write_now() == WriteStep::blocked);
-  writing_async_ = false;
-  if (writer_done_) writer_done_->cancel();
 }
 
 void WebSocketSession::close_frame_sent() {

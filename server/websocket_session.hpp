@@ -87,6 +87,7 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
 
   WriteStep write_now();
   asio::awaitable<void> write_loop();
+  asio::awaitable<void> write_until_drained();  // write_loop's body
   void close_frame_sent();
   void write_failed();
 

@@ -30,11 +30,11 @@ void Worker::schedule_tick() {
   tick_timer_.expires_after(tick_);
   tick_timer_.async_wait([this](asio::error_code ec) {
     if (ec) return;
+    schedule_tick();  // first: should a session's tick throw, the next tick still comes
     const auto now = std::chrono::steady_clock::now();
     last_tick_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     // A tick may close sessions, and closing never removes from sessions_ synchronously.
     for (WebSocketSession* session : sessions_) session->tick(now);
-    schedule_tick();
   });
 }
 
@@ -60,8 +60,13 @@ void Worker::schedule_flush(std::shared_ptr<WebSocketSession> session) {
   asio::post(context_, [this] {
     std::lock_guard lock(remote_mutex_);
     remote_drain_posted_ = false;
-    for (auto& session : remote_dirty_) dirty_.push_back(std::move(session));
-    remote_dirty_.clear();
+    // Appending could run out of memory halfway: swap when dirty_ is empty (the usual case), which cannot.
+    if (dirty_.empty()) {
+      dirty_.swap(remote_dirty_);
+    } else {
+      dirty_.insert(dirty_.end(), remote_dirty_.begin(), remote_dirty_.end());  // copies: all or nothing
+      remote_dirty_.clear();
+    }
   });
 }
 
