@@ -183,6 +183,13 @@ class ChatPage {
   }
 
   // Polls `condition` (which may be async) until it holds; fails with `what` after WAIT_MS.
+  // The first frame of the first socket, `recovered`, once it has arrived (status "ok" comes with the open,
+  // which may be before it).
+  async recovered() {
+    await this.until('the recovered frame', async () => this.sockets.length > 0 && this.sockets[0].frames.length > 0);
+    return JSON.parse(this.sockets[0].frames[0]);
+  }
+
   async until(what, condition) {
     const deadline = Date.now() + WAIT_MS;
     while (!(await condition())) {
@@ -320,8 +327,11 @@ async function crashAndCheck(server, a, b) {
 async function testOversizedMessageRefusedBeforeSending({ browser, server }) {
   const page = await ChatPage.open(browser, server, freshRoom('size'), 'carol');
   try {
-    // 'é' is 2 bytes in UTF-8: under the page's limit in characters, over it in bytes.
-    const big = 'é'.repeat(PAGE_DEFAULT_LIMIT / 2 + 1);
+    // The limit the page goes by: the server's, once `recovered` has announced it.
+    const recovered = await page.recovered();
+    const limit = recovered.max_message_size ?? PAGE_DEFAULT_LIMIT;
+    // 'é' is 2 bytes in UTF-8: under the limit in characters, over it in bytes.
+    const big = 'é'.repeat(limit / 2 + 1);
     await page.type(big);
     await page.until('saying the message is too long', async () => (await page.sendError()) !== '');
     expect(/byte/i.test(await page.sendError()), `the reason does not mention bytes: ${await page.sendError()}`);
@@ -342,7 +352,7 @@ async function testServerRefusalIsNotALoop({ browser, server }) {
   try {
     // Under the page's assumed limit, over this server's.
     const big = 'x'.repeat(SERVER_MESSAGE_LIMIT * 2);
-    const recovered = JSON.parse(page.sockets[0].frames[0]);
+    const recovered = await page.recovered();
     if (recovered.max_message_size != null) return await expectRefusedByPage(page, big, recovered);
     // A server that does not announce its limit closes with 1009.
     await page.type(big);

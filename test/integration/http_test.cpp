@@ -175,15 +175,16 @@ TEST_CASE("the start-up log names the page's URL, the database and the static fo
   {
     ChatdProcess server("log: { level: info }\n", folder);
     const std::string url = "chat page: http://127.0.0.1:" + std::to_string(server.port()) + "/";
-    CHECK_MESSAGE(server.wait_for_log(url + "; history: sqlite " + folder +
-                                      "/chat.db; static files: " + folder + "/static"),
+    CHECK_MESSAGE(server.wait_for_log(url + "; static files: " + folder + "/static; history: sqlite " +
+                                      folder + "/chat.db"),
                   server.log());
     server.stop();
   }
   {
-    ChatdProcess server("history: { store: memory }\nstatic: { root: " + folder + "/static }\n", folder);
-    CHECK_MESSAGE(server.wait_for_log("; history: memory only (nothing survives a restart); static files: " +
-                                      folder + "/static"),
+    ChatdProcess server("history: { store: memory }\nstatic: { root: \"\" }\n", folder);
+    CHECK_MESSAGE(server.wait_for_log(
+                      "chat page: none (static.root is empty); history: memory only (nothing survives a "
+                      "restart)"),
                   server.log());
     server.stop();
   }

@@ -983,6 +983,9 @@ def test_refused_second_start_then_crash_never_reuses_a_seen_id():
                         event = json.loads(await asyncio.wait_for(ws.recv(), 3))
                         texts.append((event["id"], event["text"]))
                     assert texts == [(stored[0], "f1"), (stored[1], "f2"), (seen_id, "seen-then-lost")], texts
+                    # Still in the commit window, or this test would not be testing the loss it is about.
+                    on_disk = db_room(db, "fresh", live=True)[1]
+                    assert on_disk < seen_id, f"seen-then-lost ({seen_id}) already committed (last_id {on_disk})"
                     a.crash()  # well within the 2 s window: seen-then-lost never reached the disk
                     return epoch, seen_id
 

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <unistd.h>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -413,15 +414,21 @@ TEST_CASE("WorkerPool: a worker whose loop is blocked stops ticking, and stalled
   using Clock = std::chrono::steady_clock;
   chatd::WorkerPool workers(2, 10ms);
   workers.start();
-  // Margins of hundreds of milliseconds over a 10 ms tick: a loaded machine must not fail this.
-  std::this_thread::sleep_for(100ms);
-  CHECK(workers.stalled_since(Clock::now() - 300ms).empty());
-  // Worker 1 runs something that does not return for 1.2 s: its tick cannot run meanwhile.
-  asio::post(workers.at(1).context(), [] { std::this_thread::sleep_for(1200ms); });
-  std::this_thread::sleep_for(700ms);
-  CHECK(workers.stalled_since(Clock::now() - 400ms) == std::vector<std::size_t>{1});
-  std::this_thread::sleep_for(900ms);
-  CHECK(workers.stalled_since(Clock::now() - 400ms).empty());
+  // Margins of a second over a 10 ms tick, and waits on what the blocked handler says it is doing: a
+  // loaded machine or a sanitizer build must not fail this.
+  CHECK(workers.stalled_since(Clock::now() - 1s).empty());
+  std::atomic<bool> blocking{false}, released{false};
+  asio::post(workers.at(1).context(), [&] {
+    blocking = true;
+    std::this_thread::sleep_for(2500ms);  // worker 1's tick cannot run meanwhile
+    released = true;
+  });
+  while (!blocking) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(1500ms);
+  CHECK(workers.stalled_since(Clock::now() - 1s) == std::vector<std::size_t>{1});
+  while (!released) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(300ms);
+  CHECK(workers.stalled_since(Clock::now() - 1s).empty());
   workers.stop();
   workers.join();
 }
