@@ -113,8 +113,7 @@ void Room::refuse(RoomCommand& command) {
                                           false))
       command.subscriber->wake_writer();
   }
-  std::shared_ptr<PublishReply> no_reply;
-  store(no_reply, 0);  // what the command recorded before it threw
+  store_recorded();  // what the command recorded before it threw
 }
 
 void Room::handle(RoomCommand& command) {
@@ -136,8 +135,7 @@ void Room::handle(RoomCommand& command) {
       break;
   }
   close_too_slow();
-  std::shared_ptr<PublishReply> no_reply;
-  store(no_reply, 0);
+  store_recorded();
 }
 
 void Room::join(RoomCommand& command) {
@@ -249,6 +247,11 @@ void Room::trim_history(std::int64_t now) {
   while (history_.size() > settings_.max_events) history_.pop_front();
   const std::int64_t oldest_kept = now - settings_.max_age.count();
   while (!history_.empty() && history_.front()->ts < oldest_kept) history_.pop_front();
+}
+
+void Room::store_recorded() {
+  std::shared_ptr<PublishReply> no_reply;
+  store(no_reply, 0);
 }
 
 void Room::store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id) {

@@ -83,6 +83,7 @@ class Room : public std::enable_shared_from_this<Room> {
   // Hands the events recorded since the last call to the store, and answers `reply` (then null) now or,
   // with durability sync, once they are on disk.
   void store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id);
+  void store_recorded();  // the same, with no publisher to answer
   void trim_history(std::int64_t now);
   std::uint64_t oldest_retained() const;
   std::size_t first_after(std::uint64_t id) const;  // index in history_ of the first event with a greater id

@@ -132,9 +132,8 @@ void WebSocketSession::on_readable(asio::error_code ec) {
 // memory limit, most likely). This connection alone ends, with 1011, and its input is dropped.
 void WebSocketSession::input_failed(const std::exception& error) {
   log::error("peer=", peer_, " room=", room_->name(), ": input failed: ", error.what());
-  reader_failed_ = true;
   messages_.clear();
-  close(protocol::close_code::internal_error, "server out of memory", false);
+  refuse_input(protocol::close_code::internal_error, "server out of memory");
   wait_for_input();  // for the peer's close frame, discarding the rest
 }
 
@@ -196,8 +195,7 @@ void WebSocketSession::parse(std::uint8_t* data, std::size_t size) {
     if (status == protocol::FrameReader::Status::message) {
       messages_.push_back(reader_.take_message());
     } else if (status == protocol::FrameReader::Status::error) {
-      reader_failed_ = true;
-      close(reader_.error_code(), reader_.error_reason(), false);
+      refuse_input(reader_.error_code(), reader_.error_reason());
       return;
     }
   }
@@ -253,8 +251,7 @@ bool WebSocketSession::handle_control(protocol::IncomingMessage& message) {
     case Kind::text:
       return true;  // handled by handle_messages
     case Kind::binary:
-      reader_failed_ = true;
-      close(protocol::close_code::unsupported_data, "binary messages are not supported", false);
+      refuse_input(protocol::close_code::unsupported_data, "binary messages are not supported");
       return true;
     case Kind::ping:
       if (queue().push_control(protocol::share(protocol::pong_frame(message.payload)))) wake_writer();
@@ -410,6 +407,11 @@ void WebSocketSession::write_failed() {
 
 void WebSocketSession::close(std::uint16_t code, std::string_view reason, bool drain) {
   if (queue().close(code, reason, drain)) wake_writer();
+}
+
+void WebSocketSession::refuse_input(std::uint16_t code, std::string_view reason) {
+  reader_failed_ = true;  // what the peer sends from now on is read and discarded, waiting for its close
+  close(code, reason, false);
 }
 
 void WebSocketSession::drop(const char* why) {

@@ -93,6 +93,8 @@ class WebSocketSession : public Subscriber, public std::enable_shared_from_this<
 
   // Queues a close frame; the writer sends it and then ends the connection.
   void close(std::uint16_t code, std::string_view reason, bool drain);
+  // The peer broke the protocol, or its input could not be taken in: close with `code`, drop its input.
+  void refuse_input(std::uint16_t code, std::string_view reason);
   // Ends the connection now, without a close frame (dead peer, timeouts).
   void drop(const char* why);
   void log_close();
