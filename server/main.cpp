@@ -6,7 +6,7 @@
 
 #include "chatd_version.hpp"
 #include "config/config.hpp"
-#include "server/server.hpp"
+#include "server/app/server.hpp"
 
 namespace {
 

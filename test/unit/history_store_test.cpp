@@ -8,7 +8,7 @@
 #include <future>
 #include <string>
 
-#include "server/history_store.hpp"
+#include "server/store/history_store.hpp"
 
 using namespace std::chrono_literals;
 using chatd::EventType;

@@ -16,11 +16,11 @@
 
 #include <asio/post.hpp>
 
-#include "server/address_limiter.hpp"
-#include "server/outbound_queue.hpp"
-#include "server/static_files.hpp"
-#include "server/token_bucket.hpp"
-#include "server/worker_pool.hpp"
+#include "server/limits/address_limiter.hpp"
+#include "server/rooms/outbound_queue.hpp"
+#include "server/http/static_files.hpp"
+#include "server/limits/token_bucket.hpp"
+#include "server/core/worker_pool.hpp"
 
 using namespace std::chrono_literals;
 using chatd::AddressLimiter;

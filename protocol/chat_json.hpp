@@ -1,0 +1,38 @@
+// The JSON bodies of chatd's own answers, beside the events of json.hpp: what a resuming subscriber is
+// told first, a page of history, the presence list, and the acknowledgement of an HTTP publish.
+// docs/api.md shows each one; these functions are the only place they are written.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "protocol/json.hpp"
+
+namespace chatd::protocol {
+
+// The first event a subscriber that came with `since` receives:
+// {"type":"recovered","room":"ops","epoch":"3f2a9c1d0b7e4a65","complete":true,"max_message_size":65536}
+std::string recovered_json(std::string_view room, std::string_view epoch, bool complete,
+                           std::size_t max_message_size);
+
+// A /history page, oldest event first, and the `before` of the next older page (null: no older page):
+// {"room":"ops","epoch":"...","events":[{...},...],"next_before":17}\n
+std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
+                              std::optional<std::uint64_t> next_before);
+
+struct PresenceEntry {
+  std::string_view name;
+  std::uint32_t sessions = 0;
+};
+// /presence, in the order given (the room sorts by name):
+// {"room":"ops","users":[{"name":"alice","sessions":2}]}\n
+std::string presence_json(std::string_view room, std::span<const PresenceEntry> users);
+
+// 202 to POST /publish: {"id":18,"room":"ops"}\n
+std::string publish_ack_json(std::uint64_t id, std::string_view room);
+
+}  // namespace chatd::protocol

@@ -1,0 +1,138 @@
+#include "server/app/server.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <asio/signal_set.hpp>
+
+#include "server/core/log.hpp"
+#include "server/http/http_connection.hpp"
+
+namespace chatd {
+
+namespace {
+
+// After SIGTERM, sessions get this long to finish their close handshakes before the process exits.
+constexpr auto shutdown_grace = std::chrono::milliseconds(1500);
+
+std::chrono::milliseconds tick_for(const config::Subscriber& settings) {
+  using std::chrono::milliseconds;
+  const auto shortest = std::min(settings.write_timeout, settings.ping_interval);
+  return std::clamp(std::chrono::duration_cast<milliseconds>(shortest / 4), milliseconds(10),
+                    milliseconds(250));
+}
+
+unsigned thread_count(unsigned configured) {
+  if (configured > 0) return configured;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Every connection is a file descriptor: use all the process may have.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) log::warn("could not raise the open-file limit");
+}
+
+std::optional<DatabaseLock> lock_database(const config::History& settings) {
+  if (settings.store != config::History::Store::sqlite) return std::nullopt;
+  return std::optional<DatabaseLock>(std::in_place, settings.path);
+}
+
+std::unique_ptr<Listener> bind_listener(Worker& worker, const config::Listen& settings) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings.address), settings.port);
+  return std::make_unique<Listener>(worker.context(), endpoint);
+}
+
+// The URL a person opens: an IPv6 address in brackets; the wildcard addresses are not a place to go to.
+std::string page_url(const asio::ip::tcp::endpoint& endpoint, const std::string& prefix) {
+  const auto address = endpoint.address();
+  std::string host = address.is_unspecified() ? (address.is_v6() ? "[::1]" : "127.0.0.1")
+                     : address.is_v6()        ? "[" + address.to_string() + "]"
+                                              : address.to_string();
+  return "http://" + host + ":" + std::to_string(endpoint.port()) + prefix;
+}
+
+}  // namespace
+
+Server::Server(config::Config config)
+    : config_(std::move(config)),
+      database_lock_(lock_database(config_.history)),
+      workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
+      listener_(bind_listener(workers_.at(0), config_.listen)),
+      store_(open_history_store(config_.history)),
+      rooms_(config_.rooms, config_.history, config_.limits, *store_, workers_),
+      http_limiter_(config_.publish.rate, config_.publish.burst),
+      static_files_(config_.static_files.root, config_.routes.static_files),
+      context_{config_, workers_, rooms_, http_limiter_, static_files_} {
+  log::set_level(config_.log.level);
+  raise_open_file_limit();
+}
+
+Server::~Server() = default;
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::io_context control(1);
+  asio::signal_set signals(control, SIGINT, SIGTERM);
+  signals.async_wait([](asio::error_code, int signal) {
+    log::info("received ", signal == SIGINT ? "SIGINT" : "SIGTERM", ": shutting down");
+  });
+
+  workers_.start();
+  listener_->start(workers_, [this](asio::ip::tcp::socket socket, Worker& worker) {
+    return serve_http(std::move(socket), worker, context_);
+  });
+  log_start();
+  control.run();  // returns once the signal handler has run
+  shut_down();
+  return 0;
+}
+
+void Server::log_start() const {
+  const auto endpoint = listener_->local_endpoint();
+  // Always printed, whatever log.level says: with port 0 it is the only way to learn the port.
+  std::ostringstream started;
+  started << "listening on " << endpoint.address().to_string() << ":" << endpoint.port() << " with "
+          << workers_.size() << " thread" << (workers_.size() == 1 ? "" : "s");
+  log::write(log::Level::info, started.view());
+  started.str("");
+  if (static_files_.root().empty()) {
+    started << "chat page: none (static.root is empty)";
+  } else {
+    started << "chat page: " << page_url(endpoint, config_.routes.static_files)
+            << "; static files: " << static_files_.root().string();
+  }
+  started << "; history: ";
+  if (config_.history.store == config::History::Store::sqlite)
+    started << "sqlite " << std::filesystem::absolute(config_.history.path).lexically_normal().string();
+  else
+    started << "memory only (nothing survives a restart)";
+  log::write(log::Level::info, started.view());
+}
+
+void Server::shut_down() {
+  listener_->stop();
+  for (std::size_t i = 0; i < workers_.size(); ++i) workers_.at(i).close_sessions_going_away();
+  const auto deadline = std::chrono::steady_clock::now() + shutdown_grace;
+  while (workers_.session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (const auto left = workers_.session_count(); left > 0) {
+    log::warn(left, " WebSocket session(s) did not finish closing in time");
+  }
+  rooms_.stop_all(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  workers_.stop();
+  workers_.join();
+  rooms_.release_all_after_stop();
+  store_->close();  // commits what the rooms appended last
+  log::info("stopped");
+}
+
+}  // namespace chatd

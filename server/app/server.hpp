@@ -1,0 +1,45 @@
+// The whole server: workers, rooms, listener, and the orderly shutdown on SIGINT/SIGTERM.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "config/config.hpp"
+#include "server/core/worker_pool.hpp"
+#include "server/http/server_context.hpp"
+#include "server/http/static_files.hpp"
+#include "server/limits/address_limiter.hpp"
+#include "server/net/listener.hpp"
+#include "server/rooms/room_registry.hpp"
+#include "server/store/database_lock.hpp"
+#include "server/store/history_store.hpp"
+
+namespace chatd {
+
+class Server {
+ public:
+  // In this order, so that a start that fails leaves the database as it found it: locks the database
+  // (throws StoreError if another chatd has it), binds the listening socket (throws std::system_error),
+  // then opens the history store and loads the configured rooms (throw StoreError).
+  explicit Server(config::Config config);
+  ~Server();
+
+  // Serves until SIGINT or SIGTERM, then closes every WebSocket with 1001 and returns the exit code.
+  int run();
+
+ private:
+  void shut_down();
+  void log_start() const;
+
+  config::Config config_;
+  std::optional<DatabaseLock> database_lock_;  // history.store: sqlite; held until the store is closed
+  WorkerPool workers_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
+  RoomRegistry rooms_;
+  AddressLimiter http_limiter_;
+  StaticFiles static_files_;
+  ServerContext context_;
+};
+
+}  // namespace chatd

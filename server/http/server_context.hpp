@@ -1,0 +1,20 @@
+// What every connection reads: the config and the shared services. Lives as long as the server.
+#pragma once
+
+#include "config/config.hpp"
+#include "server/core/worker_pool.hpp"
+#include "server/http/static_files.hpp"
+#include "server/limits/address_limiter.hpp"
+#include "server/rooms/room_registry.hpp"
+
+namespace chatd {
+
+struct ServerContext {
+  const config::Config& config;
+  WorkerPool& workers;
+  RoomRegistry& rooms;
+  AddressLimiter& http_limiter;
+  const StaticFiles& static_files;
+};
+
+}  // namespace chatd

@@ -1,0 +1,56 @@
+#include "server/net/listener.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "server/core/log.hpp"
+#include "server/core/report_exception.hpp"
+
+namespace chatd {
+
+using asio::use_awaitable;
+using asio::experimental::as_tuple;
+
+Listener::Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint) : acceptor_(context) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void Listener::start(WorkerPool& workers, Serve serve) {
+  workers_ = &workers;
+  serve_ = std::move(serve);
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), report_exception("listener"));
+}
+
+void Listener::stop() {
+  asio::post(acceptor_.get_executor(), [this] {
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+  });
+}
+
+asio::awaitable<void> Listener::accept_loop() {
+  for (;;) {
+    Worker& worker = workers_->next();
+    auto [ec, socket] = co_await acceptor_.async_accept(worker.context(), as_tuple(use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors, most likely: back off instead of spinning, and keep serving.
+      log::warn("accept failed: ", ec.message());
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(as_tuple(use_awaitable));
+      continue;
+    }
+    asio::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto serving = serve_(std::move(socket), worker);
+    asio::co_spawn(worker.context(), std::move(serving), report_exception("connection"));
+  }
+}
+
+}  // namespace chatd

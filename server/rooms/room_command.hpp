@@ -1,0 +1,56 @@
+// What can be asked of a room: each kind of command with exactly its fields. Commands travel through the
+// room's inbox, so the room's state needs no lock and events are numbered in the order they are handled.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <asio/error_code.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+
+#include "server/rooms/subscriber.hpp"
+
+namespace chatd {
+
+// Where an HTTP publisher waits for the id its message was given (an error: it could not be stored).
+using PublishReply = asio::experimental::concurrent_channel<void(asio::error_code, std::uint64_t)>;
+// Where a query (presence, history) waits for its answer: the JSON body.
+using QueryReply = asio::experimental::concurrent_channel<void(asio::error_code, std::string)>;
+
+// A subscriber enters; with `since`, what it missed is queued for it first.
+struct JoinRoom {
+  std::shared_ptr<Subscriber> subscriber;
+  std::optional<std::uint64_t> since;  // recover the events after this id
+  std::string epoch;                   // with since: the epoch the client knows ("" = any)
+};
+
+struct LeaveRoom {
+  std::shared_ptr<Subscriber> subscriber;
+};
+
+// One or more messages, given consecutive ids.
+struct PublishMessages {
+  std::shared_ptr<Subscriber> author;  // the author, if it is a subscriber (WebSocket): served first
+  std::string name;                    // the author's name
+  std::vector<std::string> texts;
+  std::shared_ptr<PublishReply> reply;  // optional (HTTP): gets the id of the first text
+};
+
+struct PresenceQuery {
+  std::shared_ptr<QueryReply> answer;
+};
+
+struct HistoryQuery {
+  std::uint64_t before = 0;  // events older than this id (0: the newest)
+  std::size_t limit = 0;     // at most this many events
+  std::shared_ptr<QueryReply> answer;
+};
+
+using RoomCommand = std::variant<JoinRoom, LeaveRoom, PublishMessages, PresenceQuery, HistoryQuery>;
+
+}  // namespace chatd

@@ -1,0 +1,147 @@
+#include "server/rooms/room_registry.hpp"
+
+#include <thread>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "server/core/log.hpp"
+
+namespace chatd {
+
+RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History& history,
+                           const config::Limits& limits, HistoryStore& store, WorkerPool& workers)
+    : settings_(settings), history_(history), limits_(limits), store_(store), workers_(workers) {
+  std::lock_guard lock(mutex_);
+  for (const auto& name : settings_.names) add_locked(name, store_.load(name));
+  if (!rooms_.count(settings_.default_room))
+    add_locked(settings_.default_room, store_.load(settings_.default_room));
+}
+
+std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryStore::RoomHistory history) {
+  auto room = std::make_shared<Room>(name, workers_.next().context(), store_, history_,
+                                     limits_.max_message_size, std::move(history));
+  rooms_.emplace(name, room);
+  room->start();
+  return room;
+}
+
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name) {
+  return find(std::move(name), false);
+}
+
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find_existing(std::string name) {
+  return find(std::move(name), true);
+}
+
+namespace {
+
+RoomRegistry::Lookup no_such_room(const std::string& name) {
+  return {nullptr, 404, "no room named \"" + name + "\""};
+}
+
+RoomRegistry::Lookup room_limit_reached(std::size_t max) {
+  return {nullptr, 503, "room limit reached (rooms.max = " + std::to_string(max) + ")"};
+}
+
+}  // namespace
+
+std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::string& name,
+                                                                   bool only_existing) {
+  if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, 0, ""};
+  if (!settings_.dynamic) return no_such_room(name);
+  // Asking about a room that does not exist is 404 whatever the limit: the store says which it is.
+  if (rooms_.size() >= settings_.max && !only_existing) return room_limit_reached(settings_.max);
+  return std::nullopt;
+}
+
+bool RoomRegistry::full() {
+  std::lock_guard lock(mutex_);
+  return rooms_.size() >= settings_.max;
+}
+
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing) {
+  if (!config::is_valid_room_name(name))
+    co_return Lookup{nullptr, 400, "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"};
+  {
+    std::lock_guard lock(mutex_);
+    if (auto made = find_made_locked(name, only_existing)) co_return std::move(*made);
+  }
+
+  // Read the store on the loader thread; the answer comes back through a channel on our executor.
+  struct Loaded {
+    HistoryStore::RoomHistory history;
+    Lookup refusal;  // status 0: loaded
+  };
+  using Reply = asio::experimental::concurrent_channel<void(asio::error_code, std::shared_ptr<Loaded>)>;
+  auto reply = std::make_shared<Reply>(co_await asio::this_coro::executor, 1);
+  asio::post(loader_, [this, name, only_existing, reply] {
+    // Nothing may escape this thread: an exception here would end the process. Memory running out is
+    // answered as such, and only this request fails.
+    std::shared_ptr<Loaded> loaded;
+    try {
+      loaded = std::make_shared<Loaded>();
+      try {
+        if (only_existing && !store_.knows(name)) {
+          loaded->refusal = no_such_room(name);
+        } else if (full()) {
+          loaded->refusal = room_limit_reached(settings_.max);  // before reading a history to no end
+        } else {
+          loaded->history = store_.load(name);
+        }
+      } catch (const StoreError& error) {
+        log::error("history: ", error.what());
+        loaded->refusal = Lookup{nullptr, 503, "the history of room \"" + name + "\" cannot be read"};
+      }
+    } catch (const std::exception&) {
+      loaded = nullptr;
+    }
+    reply->try_send(loaded ? asio::error_code{} : asio::error::no_memory, std::move(loaded));
+  });
+  auto [ec, loaded] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec == asio::error::no_memory)
+    co_return Lookup{nullptr, 503, "the server ran out of memory loading the room"};
+  if (ec || !loaded) co_return Lookup{nullptr, 503, "the server is stopping"};
+  if (loaded->refusal.status != 0) co_return std::move(loaded->refusal);
+
+  std::lock_guard lock(mutex_);
+  // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
+  // the limit may have been reached.
+  if (auto made = find_made_locked(name, false)) co_return std::move(*made);
+  co_return Lookup{add_locked(name, std::move(loaded->history)), 0, ""};
+}
+
+std::size_t RoomRegistry::size() {
+  std::lock_guard lock(mutex_);
+  return rooms_.size();
+}
+
+std::vector<std::string> RoomRegistry::stopped_rooms() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> stopped;
+  for (const auto& [name, room] : rooms_) {
+    if (room->finished()) stopped.push_back(name);
+  }
+  return stopped;
+}
+
+void RoomRegistry::stop_all(std::chrono::steady_clock::time_point deadline) {
+  loader_.join();  // the store closes next: no load may still be reading it
+  std::lock_guard lock(mutex_);
+  for (auto& [name, room] : rooms_) room->stop();
+  for (auto& [name, room] : rooms_) {
+    while (!room->finished() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+void RoomRegistry::release_all_after_stop() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, room] : rooms_) room->release_subscribers_after_stop();
+}
+
+}  // namespace chatd

@@ -1,0 +1,67 @@
+// Rooms by name: the configured ones, plus rooms made on first use when rooms.dynamic is on,
+// up to rooms.max.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <asio/awaitable.hpp>
+#include <asio/thread_pool.hpp>
+
+#include "config/config.hpp"
+#include "server/core/worker_pool.hpp"
+#include "server/rooms/room.hpp"
+#include "server/store/history_store.hpp"
+
+namespace chatd {
+
+class RoomRegistry {
+ public:
+  // Makes the configured rooms, loading their history: throws StoreError when the store cannot.
+  RoomRegistry(const config::Rooms& settings, const config::History& history, const config::Limits& limits,
+               HistoryStore& store, WorkerPool& workers);
+
+  struct Lookup {
+    std::shared_ptr<Room> room;  // null on failure
+    int status = 0;  // 400 invalid name, 404 unknown room, 503 room limit reached or history unreadable
+    std::string error;
+  };
+  // From a coroutine on any worker. Makes the room on first use when rooms are dynamic. A room not made
+  // yet is read from the store on the registry's loader thread: the worker serves its other
+  // connections meanwhile.
+  asio::awaitable<Lookup> find(std::string name);
+  // The same, but only for a room that is live or has a stored history: asking about a room makes none.
+  asio::awaitable<Lookup> find_existing(std::string name);
+
+  std::size_t size();
+  // Any thread: the rooms whose actor has ended. While the server runs there should be none.
+  std::vector<std::string> stopped_rooms();
+  // Waits for loads in progress, closes every inbox and waits (until `deadline`) for the actors to end.
+  void stop_all(std::chrono::steady_clock::time_point deadline);
+  // After the worker threads are joined: see Room::release_subscribers_after_stop.
+  void release_all_after_stop();
+
+ private:
+  asio::awaitable<Lookup> find(std::string name, bool only_existing);
+  // Under mutex_: the room if it is made, a refusal, or nothing: then it must be loaded (or, with
+  // `only_existing`, looked up in the store first).
+  std::optional<Lookup> find_made_locked(const std::string& name, bool only_existing);
+  bool full();  // takes mutex_
+  std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
+
+  const config::Rooms& settings_;
+  const config::History& history_;
+  const config::Limits& limits_;
+  HistoryStore& store_;
+  WorkerPool& workers_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
+  asio::thread_pool loader_{1};  // reads rooms' histories from the store
+};
+
+}  // namespace chatd

@@ -1,0 +1,40 @@
+// What a room knows about one WebSocket connection in it: the queue it fans out into, the shape of
+// event the connection wants, whose session it is, and how to get the connection to write what was queued.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <string>
+
+#include "server/rooms/event_format.hpp"
+#include "server/rooms/outbound_queue.hpp"
+
+namespace chatd {
+
+class Subscriber {
+ public:
+  Subscriber(std::size_t queue_limit, EventFormat format, std::string name, bool presence_events)
+      : queue_(queue_limit), format_(format), name_(std::move(name)), presence_events_(presence_events) {}
+  virtual ~Subscriber() = default;
+
+  OutboundQueue& queue() { return queue_; }
+  EventFormat format() const { return format_; }
+  // The user this connection is a session of: presence counts sessions per name.
+  const std::string& name() const { return name_; }
+  // Whether join and leave events are delivered (JSON only): in a big room they are most of the traffic.
+  bool wants_presence_events() const { return presence_events_ && format_info(format_).carries_presence; }
+
+  // Any thread: a push said `wake`; the connection flushes its queue on its own thread.
+  virtual void wake_writer() = 0;
+
+ private:
+  friend class Room;
+  OutboundQueue queue_;
+  EventFormat format_;
+  std::string name_;
+  bool presence_events_;
+  std::size_t room_slot_ =
+      std::numeric_limits<std::size_t>::max();  // index in the room's list; room thread only
+};
+
+}  // namespace chatd

@@ -1,0 +1,321 @@
+#include "server/store/sqlite_history_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <map>
+
+#include "server/core/log.hpp"
+
+namespace chatd {
+
+namespace {
+
+void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
+  sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+std::string column_text(sqlite3_stmt* statement, int index) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, index));
+  return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(statement, index))) : "";
+}
+
+}  // namespace
+
+// A statement prepared for one use, finalized on every way out.
+class SqliteHistoryStore::Statement {
+ public:
+  Statement(SqliteHistoryStore& store, const char* sql) : statement_(store.prepare(sql)) {}
+  ~Statement() { sqlite3_finalize(statement_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  operator sqlite3_stmt*() const { return statement_; }
+
+ private:
+  sqlite3_stmt* statement_;
+};
+
+SqliteHistoryStore::SqliteHistoryStore(const config::History& settings) : settings_(settings) {
+  const int opened =
+      sqlite3_open_v2(settings_.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (opened != SQLITE_OK) {
+    const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(opened);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StoreError("history.path '" + settings_.path + "': cannot open: " + why);
+  }
+  try {
+    // SQLite falls back to read-only when the file is not writable; a history that cannot grow is no use.
+    if (sqlite3_db_readonly(db_, "main") == 1) fail("the file is not writable");
+    sqlite3_busy_timeout(db_, 5000);
+    open_schema();
+    insert_event_ = prepare("INSERT INTO events(room, id, ts, type, name, text) VALUES(?, ?, ?, ?, ?, ?)");
+    update_last_id_ = prepare("UPDATE rooms SET last_id = ? WHERE name = ? AND last_id < ?");
+    trim_room_ = prepare("DELETE FROM events WHERE room = ? AND id < ?");
+    trim_age_ = prepare("DELETE FROM events WHERE ts < ?");
+  } catch (...) {
+    for (auto* statement : {insert_event_, update_last_id_, trim_room_, trim_age_})
+      sqlite3_finalize(statement);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+  writer_ = std::thread([this] { run_writer(); });
+}
+
+SqliteHistoryStore::~SqliteHistoryStore() {
+  close();
+}
+
+void SqliteHistoryStore::fail(const std::string& what) {
+  throw StoreError("history.path '" + settings_.path + "': " + what);
+}
+
+sqlite3_stmt* SqliteHistoryStore::prepare(const char* sql) {
+  sqlite3_stmt* statement = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) != SQLITE_OK) fail(sqlite3_errmsg(db_));
+  return statement;
+}
+
+void SqliteHistoryStore::exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string why = error ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    fail(why);
+  }
+}
+
+void SqliteHistoryStore::open_schema() {
+  {
+    // The first read of the file: a file that is not a database fails here.
+    Statement wal(*this, "PRAGMA journal_mode = WAL");
+    if (sqlite3_step(wal) != SQLITE_ROW) fail(sqlite3_errmsg(db_));
+    const std::string mode = column_text(wal, 0);
+    if (mode != "wal") fail("cannot switch to WAL mode (journal mode is '" + mode + "')");
+  }
+  // sync promises that an answered publish survives a power cut too; batch only a crash of chatd.
+  exec(settings_.durability == config::History::Durability::sync ? "PRAGMA synchronous = FULL"
+                                                                 : "PRAGMA synchronous = NORMAL");
+  exec("BEGIN IMMEDIATE");  // takes the write lock: an unwritable folder (no -wal file) fails here
+  exec(
+      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS rooms(name TEXT PRIMARY KEY, epoch TEXT NOT NULL,"
+      "  last_id INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS events(room TEXT NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+      "  type INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY(room, id)) WITHOUT ROWID;"
+      "CREATE INDEX IF NOT EXISTS events_by_ts ON events(ts);");
+  bool clean = true;
+  {
+    Statement state(*this, "SELECT value FROM meta WHERE key = 'clean'");
+    const int step = sqlite3_step(state);
+    if (step == SQLITE_ROW)
+      clean = column_text(state, 0) == "1";
+    else if (step != SQLITE_DONE)
+      fail(sqlite3_errmsg(db_));
+  }
+  if (!clean) {
+    // Events the last run had given ids but not committed are gone, and their ids may be known to
+    // clients: never give those ids again.
+    log::warn("history: the last run did not close ", settings_.path, " cleanly; ids in every room skip ",
+              max_pending_events, " ahead");
+    exec(("UPDATE rooms SET last_id = last_id + " + std::to_string(max_pending_events)).c_str());
+  }
+  exec("INSERT OR REPLACE INTO meta(key, value) VALUES('clean', '0'); COMMIT");
+}
+
+HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
+  std::lock_guard lock(db_mutex_);
+  RoomHistory history;
+  {
+    Statement select(*this, "SELECT epoch, last_id FROM rooms WHERE name = ?");
+    bind_text(select, 1, room);
+    const int step = sqlite3_step(select);
+    if (step == SQLITE_ROW) {
+      history.epoch = column_text(select, 0);
+      history.last_id = static_cast<std::uint64_t>(sqlite3_column_int64(select, 1));
+    } else if (step != SQLITE_DONE) {
+      fail("reading room '" + room + "': " + sqlite3_errmsg(db_));
+    }
+  }
+  if (history.epoch.empty()) {
+    // A new history begins: its epoch is stored before any of its events.
+    history.epoch = make_epoch();
+    Statement insert(*this, "INSERT INTO rooms(name, epoch, last_id) VALUES(?, ?, 0)");
+    bind_text(insert, 1, room);
+    bind_text(insert, 2, history.epoch);
+    if (sqlite3_step(insert) != SQLITE_DONE) fail("adding room '" + room + "': " + sqlite3_errmsg(db_));
+    return history;
+  }
+  // The newest max_events, by count: ids may skip (after a crash), so an id range would not do.
+  Statement select(*this,
+                   "SELECT id, ts, type, name, text FROM events WHERE room = ? AND ts >= ? "
+                   "ORDER BY id DESC LIMIT ?");
+  bind_text(select, 1, room);
+  sqlite3_bind_int64(select, 2, event_time_now() - settings_.max_age.count());
+  sqlite3_bind_int64(select, 3, static_cast<sqlite3_int64>(settings_.max_events));
+  int step = 0;
+  while ((step = sqlite3_step(select)) == SQLITE_ROW) {
+    auto event = std::make_shared<StoredEvent>();
+    event->id = static_cast<std::uint64_t>(sqlite3_column_int64(select, 0));
+    event->ts = sqlite3_column_int64(select, 1);
+    const auto type = sqlite3_column_int(select, 2);
+    event->type = type == 1 ? EventType::join : type == 2 ? EventType::leave : EventType::message;
+    event->name = column_text(select, 3);
+    event->text = column_text(select, 4);
+    history.events.push_back(std::move(event));
+  }
+  if (step != SQLITE_DONE) fail("reading the history of room '" + room + "': " + sqlite3_errmsg(db_));
+  std::reverse(history.events.begin(), history.events.end());
+  return history;
+}
+
+bool SqliteHistoryStore::knows(const std::string& room) {
+  std::lock_guard lock(db_mutex_);
+  Statement select(*this, "SELECT 1 FROM rooms WHERE name = ?");
+  bind_text(select, 1, room);
+  return sqlite3_step(select) == SQLITE_ROW;
+}
+
+void SqliteHistoryStore::append(const std::string& room, std::vector<SharedEvent> events,
+                                std::uint64_t kept_from, Committed committed) {
+  const std::size_t count = events.size();
+  std::string why;
+  try {
+    std::lock_guard lock(queue_mutex_);
+    if (!closing_ && pending_events_ + count <= max_pending_events) {
+      // Whatever allocates comes before anything is moved: should it throw, `committed` is still ours.
+      if (pending_.size() == pending_.capacity())
+        pending_.reserve(std::max<std::size_t>(16, 2 * pending_.size()));
+      std::string name = room;
+      if (pending_.empty()) first_pending_at_ = std::chrono::steady_clock::now();
+      pending_events_ += count;
+      pending_.push_back(Pending{std::move(name), std::move(events), kept_from, std::move(committed)});
+      queue_changed_.notify_one();
+      return;
+    }
+    why = "the writer is " + std::to_string(max_pending_events) + " events behind the disk";
+  } catch (const std::exception& error) {
+    why = error.what();
+  }
+  {
+    std::lock_guard lock(queue_mutex_);
+    lost_events_ = true;
+  }
+  log::error("history: ", count, " event(s) of room ", room, " not stored: ", why);
+  if (committed) committed(false);
+}
+
+void SqliteHistoryStore::run_writer() {
+  const bool batch_mode = settings_.durability == config::History::Durability::batch;
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_changed_.wait(lock, [&] { return closing_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // closing, and nothing left
+      // batch: let a flush interval's worth of events gather into one transaction.
+      if (batch_mode) {
+        queue_changed_.wait_until(lock, first_pending_at_ + settings_.flush_interval,
+                                  [&] { return closing_; });
+      }
+      batch.swap(pending_);
+      pending_events_ = 0;
+    }
+    bool ok = false;
+    try {
+      ok = commit(batch);
+    } catch (const std::exception& error) {  // memory ran out: the batch is lost, the writer goes on
+      log::error("history: a commit failed: ", error.what());
+      std::lock_guard lock(queue_mutex_);
+      lost_events_ = true;
+    }
+    for (auto& pending : batch) {
+      if (pending.committed) pending.committed(ok);
+    }
+    batch.clear();
+  }
+}
+
+bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
+  std::lock_guard lock(db_mutex_);
+  struct RoomChange {
+    std::uint64_t last_id = 0;
+    std::uint64_t kept_from = 0;
+  };
+  std::map<std::string_view, RoomChange> changes;
+  const auto step_and_reset = [this](sqlite3_stmt* statement) {
+    const int step = sqlite3_step(statement);
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+    if (step != SQLITE_DONE) throw StoreError(sqlite3_errmsg(db_));
+  };
+  try {
+    exec("BEGIN");
+    for (const auto& pending : batch) {
+      for (const auto& event : pending.events) {
+        bind_text(insert_event_, 1, pending.room);
+        sqlite3_bind_int64(insert_event_, 2, static_cast<sqlite3_int64>(event->id));
+        sqlite3_bind_int64(insert_event_, 3, event->ts);
+        sqlite3_bind_int(insert_event_, 4, static_cast<int>(event->type));
+        bind_text(insert_event_, 5, event->name);
+        bind_text(insert_event_, 6, event->text);
+        step_and_reset(insert_event_);
+      }
+      auto& change = changes[pending.room];
+      if (!pending.events.empty()) change.last_id = std::max(change.last_id, pending.events.back()->id);
+      change.kept_from = std::max(change.kept_from, pending.kept_from);
+    }
+    for (const auto& [room, change] : changes) {
+      const std::string name(room);
+      if (change.last_id > 0) {
+        sqlite3_bind_int64(update_last_id_, 1, static_cast<sqlite3_int64>(change.last_id));
+        bind_text(update_last_id_, 2, name);
+        sqlite3_bind_int64(update_last_id_, 3, static_cast<sqlite3_int64>(change.last_id));
+        step_and_reset(update_last_id_);
+      }
+      // What the room no longer retains (max_events, max_age) goes from the disk too.
+      bind_text(trim_room_, 1, name);
+      sqlite3_bind_int64(trim_room_, 2, static_cast<sqlite3_int64>(change.kept_from));
+      step_and_reset(trim_room_);
+    }
+    // Age trims every room at once: at most once a second.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_age_trim_ >= std::chrono::seconds(1)) {
+      last_age_trim_ = now;
+      sqlite3_bind_int64(trim_age_, 1, event_time_now() - settings_.max_age.count());
+      step_and_reset(trim_age_);
+    }
+    exec("COMMIT");
+    return true;
+  } catch (const StoreError& error) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    std::size_t lost = 0;
+    for (const auto& pending : batch) lost += pending.events.size();
+    log::error("history: could not store ", lost, " event(s): ", error.what());
+    std::lock_guard queue_lock(queue_mutex_);
+    lost_events_ = true;
+    return false;
+  }
+}
+
+void SqliteHistoryStore::close() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (closed_) return;
+    closed_ = closing_ = true;
+  }
+  queue_changed_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  std::lock_guard lock(db_mutex_);
+  const bool lost = lost_events_;
+  for (auto* statement : {insert_event_, update_last_id_, trim_room_, trim_age_}) sqlite3_finalize(statement);
+  // Everything appended is committed: the next start need not skip ids.
+  if (!lost && sqlite3_exec(db_, "UPDATE meta SET value = '1' WHERE key = 'clean'", nullptr, nullptr,
+                            nullptr) != SQLITE_OK)
+    log::error("history: could not mark ", settings_.path, " closed cleanly: ", sqlite3_errmsg(db_));
+  sqlite3_close(db_);
+  db_ = nullptr;
+}
+
+}  // namespace chatd

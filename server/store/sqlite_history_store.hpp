@@ -1,0 +1,72 @@
+// history.store: sqlite. One database file in WAL mode; one writer thread commits what the rooms
+// append, in batches, so a room never waits for the disk.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/store/history_store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace chatd {
+
+class SqliteHistoryStore : public HistoryStore {
+ public:
+  // Opens (or creates) history.path and starts the writer. Throws StoreError, naming the file.
+  explicit SqliteHistoryStore(const config::History& settings);
+  ~SqliteHistoryStore() override;
+
+  RoomHistory load(const std::string& room) override;
+  bool knows(const std::string& room) override;
+  void append(const std::string& room, std::vector<SharedEvent> events, std::uint64_t kept_from,
+              Committed committed) override;
+  void close() override;
+
+  // After a run that did not close the store, every room's ids jump ahead by this much: no id a client
+  // may have seen before the crash is given to another event. It is also the most events the writer
+  // holds: beyond it, appends are refused (and logged) rather than growing memory without bound.
+  static constexpr std::uint64_t max_pending_events = 100000;
+
+ private:
+  struct Pending {
+    std::string room;
+    std::vector<SharedEvent> events;
+    std::uint64_t kept_from = 0;
+    Committed committed;
+  };
+  class Statement;
+
+  void open_schema();
+  void run_writer();
+  bool commit(const std::vector<Pending>& batch);
+  void exec(const char* sql);
+  sqlite3_stmt* prepare(const char* sql);
+  [[noreturn]] void fail(const std::string& what);
+
+  const config::History settings_;
+  sqlite3* db_ = nullptr;
+  std::mutex db_mutex_;  // one connection: the writer's commits, and loads when rooms are made
+  sqlite3_stmt* insert_event_ = nullptr;
+  sqlite3_stmt* update_last_id_ = nullptr;
+  sqlite3_stmt* trim_room_ = nullptr;
+  sqlite3_stmt* trim_age_ = nullptr;
+  std::chrono::steady_clock::time_point last_age_trim_{};
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  std::vector<Pending> pending_;
+  std::size_t pending_events_ = 0;
+  std::chrono::steady_clock::time_point first_pending_at_{};
+  bool closing_ = false;
+  bool closed_ = false;
+  bool lost_events_ = false;  // an append was refused or a commit failed: the ids of those may be known
+  std::thread writer_;
+};
+
+}  // namespace chatd
