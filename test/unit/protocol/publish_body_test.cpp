@@ -7,7 +7,6 @@
 #include "protocol/publish_body.hpp"
 
 using namespace chatd::protocol;
-using namespace std::string_literals;
 
 namespace {
 

@@ -6,7 +6,6 @@
 #include "protocol/uri.hpp"
 
 using namespace chatd::protocol;
-using namespace std::string_literals;
 
 TEST_CASE("split_target") {
   auto target = split_target("/subscribe?room=ops&format=json");
