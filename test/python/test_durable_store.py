@@ -5,7 +5,7 @@ The server is driven over HTTP (Python's http.client with keep-alive, and curl) 
 inspected with Python's own sqlite3 module, never through chatd's code. Servers are restarted on the same
 folder to check what survives a clean shutdown (SIGTERM) and a crash (SIGKILL).
 
-Reuses the fixture and helpers of test_independent_clients.py.
+Uses the server fixture and client helpers of harness.py.
 
 Usage: /usr/bin/python3 test/python/test_durable_store.py /path/to/chatd
 
@@ -29,12 +29,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_independent_clients as tic  # noqa: E402
+import harness  # noqa: E402
 
 HTTP_TIMEOUT = 5.0  # seconds, per request
 FAILED_START_TIMEOUT = 5.0  # a refused start must end within this
@@ -59,7 +58,7 @@ class _KeepFolder:
         pass
 
 
-class StoreServer(tic.ChatServer):
+class StoreServer(harness.ChatServer):
     """A ChatServer whose chat.yaml (and so the default chat.db) lives in a folder the test owns.
 
     Several StoreServers on the same folder, one after the other, are restarts of the same server on the
@@ -84,36 +83,6 @@ class StoreServer(tic.ChatServer):
         self.stderr_lines = []
         self._lines = queue.Queue()
         self._reader = None
-
-    def start(self):
-        # As ChatServer.start, but in self.cwd.
-        self.process = subprocess.Popen(
-            [tic.CHATD, "--config", self.config_path],
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + tic.STARTUP_TIMEOUT
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.process.kill()
-                raise AssertionError(f"chatd did not log 'listening on' within {tic.STARTUP_TIMEOUT}s:\n"
-                                     f"{self.log_tail()}")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                code = self.process.wait()
-                raise AssertionError(f"chatd exited with {code} during start-up:\n{self.log_tail()}")
-            match = tic.LISTENING_RE.search(line)
-            if match:
-                self.port = int(match.group(1))
-                return
 
     def __enter__(self):
         # A server already started by hand (to see whether it starts at all) is only stopped on exit.
@@ -278,7 +247,7 @@ def run_refused(config_path, cwd, extra_args=()):
     """Run chatd expecting it to refuse to start; returns (exit code, stderr, seconds taken)."""
     started = time.monotonic()
     try:
-        result = subprocess.run([tic.CHATD, *extra_args, "--config", config_path], cwd=cwd,
+        result = subprocess.run([harness.CHATD, *extra_args, "--config", config_path], cwd=cwd,
                                 stdin=subprocess.DEVNULL, capture_output=True, timeout=FAILED_START_TIMEOUT)
     except subprocess.TimeoutExpired as expired:
         stderr = (expired.stderr or b"").decode("utf-8", "replace")
@@ -325,7 +294,7 @@ def test_bad_history_config_exits_2_with_location():
                 "flush_interval: 10s", "max_age: 500ms", "max_age: 30d", "max_events: 1", "path: other.db"]
         for line in good:
             server = StoreServer(folder, line)
-            result = subprocess.run([tic.CHATD, "--check-config", "--config", server.config_path], cwd=folder,
+            result = subprocess.run([harness.CHATD, "--check-config", "--config", server.config_path], cwd=folder,
                                     capture_output=True, timeout=FAILED_START_TIMEOUT)
             assert result.returncode == 0, f"{line!r} rejected: {result.stderr.decode()!r}"
 
@@ -361,11 +330,11 @@ def test_database_is_wal_with_rooms_events_meta():
         with StoreServer(folder, "flush_interval: 20ms") as server:
             async def body():
                 # A named subscriber joins (type 1), publishes (type 0) and leaves (type 2).
-                async with tic.connect(server, "?room=lobby&name=alice") as ws:
+                async with harness.connect(server, "?room=lobby&name=alice") as ws:
                     await ws.send("hello from ws")
-                    event = await tic.recv_json(ws)
+                    event = await harness.recv_json(ws)
                     assert event["text"] == "hello from ws", event
-            tic.run_async(body)
+            harness.run_async(body)
             with client(server) as c:
                 http_id = c.publish("lobby", "hello from http", name="bob")
                 status, hist = c.history("lobby")
@@ -641,7 +610,7 @@ def publish_concurrently(server, room, threads, per_thread, stop=None):
             while (stop is None and i < per_thread) or (stop is not None and not stop.is_set()):
                 text = f"curl{n}-{i}"
                 try:
-                    response = tic.curl(server.http(f"/publish?room={room}&name=c{n}"), "-X", "POST", "--data", text)
+                    response = harness.curl(server.http(f"/publish?room={room}&name=c{n}"), "-X", "POST", "--data", text)
                 except AssertionError:
                     if stop is None:
                         raise
@@ -1049,4 +1018,4 @@ def test_start_that_cannot_listen_leaves_the_database_unchanged():
 
 
 if __name__ == "__main__":
-    sys.exit(tic.main(globals()))
+    sys.exit(harness.main(globals()))

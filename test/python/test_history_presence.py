@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Black-box tests of chatd's presence, history and recovery features, driven only by independent clients.
 
-Reuses the server fixture and client helpers of test_independent_clients.py (imported as a module).
+Uses the server fixture and client helpers of harness.py.
 Restart durability of the SQLite store is tested elsewhere.
 
 Usage: /usr/bin/python3 test/python/test_history_presence.py /path/to/chatd
@@ -18,10 +18,9 @@ import random
 import re
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_independent_clients as tic  # noqa: E402
+import harness  # noqa: E402
 
 import websockets.exceptions  # noqa: E402
 
@@ -61,7 +60,7 @@ async def apublish_many(server, room, texts, name="pub"):
 
 
 def get_json(server, path, status=200):
-    response = tic.curl(server.http(path))
+    response = harness.curl(server.http(path))
     assert response.status == status, (path, response)
     return response.json()
 
@@ -128,7 +127,7 @@ def assert_presence_event(event, *, id, room, type, name):
     assert set(event) == PRESENCE_FIELDS, f"fields: {sorted(event)} in {event}"
     assert (event["id"], event["room"], event["type"], event["name"]) == (id, room, type, name), \
         f"{event} != {(id, room, type, name)}"
-    assert isinstance(event["ts"], int) and abs(event["ts"] - tic.now_ms()) < 5000, event
+    assert isinstance(event["ts"], int) and abs(event["ts"] - harness.now_ms()) < 5000, event
 
 
 def assert_recovered(frame, *, room, epoch, complete):
@@ -138,7 +137,7 @@ def assert_recovered(frame, *, room, epoch, complete):
 
 async def assert_refused(server, query, status=400):
     try:
-        async with tic.connect(server, query):
+        async with harness.connect(server, query):
             pass
     except websockets.exceptions.InvalidStatusCode as refused:
         assert refused.status_code == status, (query, refused)
@@ -153,17 +152,17 @@ async def assert_refused(server, query, status=400):
 
 def test_presence_counts_users_and_sessions():
     """join on a user's first session, leave on their last, nothing in between; /presence follows."""
-    with tic.ChatServer() as server:
+    with harness.ChatServer() as server:
         async def body():
-            plain = await tic.connect(server, "?room=lobby&name=plain")  # join id 1, not delivered to it
-            watcher = await tic.connect(server, "?room=lobby&name=watcher&presence=true")
-            assert_presence_event(await tic.recv_json(watcher), id=2, room="lobby", type="join", name="watcher")
-            alice1 = await tic.connect(server, "?room=lobby&name=alice")
-            assert_presence_event(await tic.recv_json(watcher), id=3, room="lobby", type="join", name="alice")
-            alice2 = await tic.connect(server, "?room=lobby&name=alice")
-            bob = await tic.connect(server, "?room=lobby&name=bob&presence=false")
+            plain = await harness.connect(server, "?room=lobby&name=plain")  # join id 1, not delivered to it
+            watcher = await harness.connect(server, "?room=lobby&name=watcher&presence=true")
+            assert_presence_event(await harness.recv_json(watcher), id=2, room="lobby", type="join", name="watcher")
+            alice1 = await harness.connect(server, "?room=lobby&name=alice")
+            assert_presence_event(await harness.recv_json(watcher), id=3, room="lobby", type="join", name="alice")
+            alice2 = await harness.connect(server, "?room=lobby&name=alice")
+            bob = await harness.connect(server, "?room=lobby&name=bob&presence=false")
             # If alice's second session had made an event, it would come here and take id 4.
-            assert_presence_event(await tic.recv_json(watcher), id=4, room="lobby", type="join", name="bob")
+            assert_presence_event(await harness.recv_json(watcher), id=4, room="lobby", type="join", name="bob")
             answer = await aget_json(server, "/presence?room=lobby")
             assert answer == {"room": "lobby", "users": [
                 {"name": "alice", "sessions": 2}, {"name": "bob", "sessions": 1},
@@ -172,59 +171,59 @@ def test_presence_counts_users_and_sessions():
             await alice1.close()  # not her last session: no event
             await wait_presence(server, "lobby", [("alice", 1), ("bob", 1), ("plain", 1), ("watcher", 1)])
             await bob.close()
-            assert_presence_event(await tic.recv_json(watcher), id=5, room="lobby", type="leave", name="bob")
+            assert_presence_event(await harness.recv_json(watcher), id=5, room="lobby", type="leave", name="bob")
             await alice2.close()
-            assert_presence_event(await tic.recv_json(watcher), id=6, room="lobby", type="leave", name="alice")
+            assert_presence_event(await harness.recv_json(watcher), id=6, room="lobby", type="leave", name="alice")
             await wait_presence(server, "lobby", [("plain", 1), ("watcher", 1)])
 
             # The subscriber without presence saw none of it, but the ids moved on.
-            response = await tic.apost(server, "?room=lobby&name=carol", "after the crowd")
+            response = await harness.apost(server, "?room=lobby&name=carol", "after the crowd")
             assert response.status == 202 and response.json() == {"id": 7, "room": "lobby"}, response
-            tic.assert_event(await tic.recv_json(plain), id=7, room="lobby", name="carol", text="after the crowd")
-            tic.assert_event(await tic.recv_json(watcher), id=7, room="lobby", name="carol", text="after the crowd")
+            harness.assert_event(await harness.recv_json(plain), id=7, room="lobby", name="carol", text="after the crowd")
+            harness.assert_event(await harness.recv_json(watcher), id=7, room="lobby", name="carol", text="after the crowd")
             await expect_nothing(plain)
             await plain.close()
             await watcher.close()
-        tic.run_async(body)
+        harness.run_async(body)
 
 
 def test_presence_route_errors_and_default_room():
     """/presence: default room general, 400/404 for a bad/unknown room, 405 for POST, presence=yes is 400."""
-    with tic.ChatServer() as server:
+    with harness.ChatServer() as server:
         assert get_json(server, "/presence") == {"room": "general", "users": []}
         for route in ("/presence", "/history"):
-            response = tic.curl(server.http(route))
+            response = harness.curl(server.http(route))
             assert response.headers.get("cache-control") == "no-store", (route, response)
-            tic.assert_json_error(tic.curl(server.http(route + "?room=bad%20name")), 400)
+            harness.assert_json_error(harness.curl(server.http(route + "?room=bad%20name")), 400)
         error = get_json(server, "/presence?room=nowhere", 404)
         assert set(error) == {"error"} and error["error"], error
-        response = tic.curl(server.http("/presence?room=general"), "-X", "POST", "--data", "x")
+        response = harness.curl(server.http("/presence?room=general"), "-X", "POST", "--data", "x")
         assert response.status == 405, response
         assert "GET" in response.headers.get("allow", ""), response
 
         async def body():
             await assert_refused(server, "?room=lobby&presence=yes")
             await assert_refused(server, "?room=lobby&presence=")
-            async with tic.connect(server, "?room=lobby&name=dave"):
+            async with harness.connect(server, "?room=lobby&name=dave"):
                 await wait_presence(server, "lobby", [("dave", 1)])
-        tic.run_async(body)
+        harness.run_async(body)
 
 
 def test_join_and_leave_are_history_events():
     """join/leave take the room's next id and are stored in order with messages."""
-    with tic.ChatServer() as server:
+    with harness.ChatServer() as server:
         async def body():
-            alice = await tic.connect(server, "?room=seq&name=alice")
+            alice = await harness.connect(server, "?room=seq&name=alice")
             await alice.send("hi")
-            tic.assert_event(await tic.recv_json(alice), id=2, room="seq", name="alice", text="hi")
-            bob = await tic.connect(server, "?room=seq&name=bob")
-            response = await tic.apost(server, "?room=seq&name=carol", "yo")
+            harness.assert_event(await harness.recv_json(alice), id=2, room="seq", name="alice", text="hi")
+            bob = await harness.connect(server, "?room=seq&name=bob")
+            response = await harness.apost(server, "?room=seq&name=carol", "yo")
             assert response.json() == {"id": 4, "room": "seq"}, response
             await bob.close()
             await wait_presence(server, "seq", [("alice", 1)])
             await alice.close()
             await wait_presence(server, "seq", [])
-        tic.run_async(body)
+        harness.run_async(body)
         page = history_page(server, "seq")
         assert page["next_before"] is None, page
         got = [(e["id"], e["type"], e["name"], e.get("text")) for e in page["events"]]
@@ -239,7 +238,7 @@ def test_join_and_leave_are_history_events():
 
 def test_history_paging_and_limit_clamp():
     """1100 messages: walking back with next_before visits each once; limit>1000 gives 1000; defaults."""
-    with tic.ChatServer(FAST) as server:
+    with harness.ChatServer(FAST) as server:
         texts = [f"m{i}" for i in range(1, 1101)]
         assert publish_many(server, "p", texts) == list(range(1, 1101))
 
@@ -272,14 +271,14 @@ def test_history_paging_and_limit_clamp():
 
 def test_history_bad_parameters():
     """/history: 400 for a bad limit or before, 404 for an unknown room, 405 for POST."""
-    with tic.ChatServer() as server:
-        assert tic.post(server, "?room=h", "one").status == 202
+    with harness.ChatServer() as server:
+        assert harness.post(server, "?room=h", "one").status == 202
         for query in ("limit=0", "limit=abc", "limit=-1", "limit=", "limit=1.5", "before=0", "before=abc",
                       "before=-3", "before="):
-            response = tic.curl(server.http(f"/history?room=h&{query}"))
-            tic.assert_json_error(response, 400)
-        tic.assert_json_error(tic.curl(server.http("/history?room=never-used")), 404)
-        response = tic.curl(server.http("/history?room=h"), "-X", "POST", "--data", "x")
+            response = harness.curl(server.http(f"/history?room=h&{query}"))
+            harness.assert_json_error(response, 400)
+        harness.assert_json_error(harness.curl(server.http("/history?room=never-used")), 404)
+        response = harness.curl(server.http("/history?room=h"), "-X", "POST", "--data", "x")
         assert response.status == 405, response
         # The default room is general, which exists from the start with an empty history.
         page = history_page(server, "general")
@@ -288,7 +287,7 @@ def test_history_bad_parameters():
 
 def test_retention_max_events():
     """max_events 50: only the newest 50 are kept, and paging stops at the oldest kept."""
-    with tic.ChatServer(FAST + "history: { max_events: 50 }\n") as server:
+    with harness.ChatServer(FAST + "history: { max_events: 50 }\n") as server:
         assert publish_many(server, "r", [f"r{i}" for i in range(1, 121)])[-1] == 120
         page = history_page(server, "r", "&limit=1000")
         assert [e["id"] for e in page["events"]] == list(range(71, 121)), [e["id"] for e in page["events"]][:3]
@@ -306,7 +305,7 @@ def test_retention_max_events():
 
 def test_retention_max_age():
     """max_age 1s: events older than that leave history."""
-    with tic.ChatServer(FAST + "history: { max_age: 1s, store: memory }\n") as server:
+    with harness.ChatServer(FAST + "history: { max_age: 1s, store: memory }\n") as server:
         publish_many(server, "old", ["a", "b", "c"])
         time.sleep(1.3)
         publish_many(server, "old", ["d", "e"])
@@ -322,11 +321,11 @@ def test_retention_max_age():
 
 def test_recovery_replays_what_was_missed():
     """since+epoch: recovered complete:true, the missed messages (no join/leave), then live ones."""
-    with tic.ChatServer(FAST) as server:
+    with harness.ChatServer(FAST) as server:
         async def body():
-            ws = await tic.connect(server, "?room=rec&name=ann")  # join: id 1
+            ws = await harness.connect(server, "?room=rec&name=ann")  # join: id 1
             await apublish_many(server, "rec", ["m2", "m3", "m4", "m5", "m6"])
-            seen = [await tic.recv_json(ws) for _ in range(3)]
+            seen = [await harness.recv_json(ws) for _ in range(3)]
             assert [(e["id"], e["text"]) for e in seen] == [(2, "m2"), (3, "m3"), (4, "m4")], seen
             await ws.close()
             await wait_presence(server, "rec", [])  # ann's leave is id 7
@@ -334,40 +333,40 @@ def test_recovery_replays_what_was_missed():
             epoch = (await aget_json(server, "/history?room=rec&limit=1"))["epoch"]
             history = {e["id"]: e for e in await afull_history(server, "rec")}
 
-            async with tic.connect(server, f"?room=rec&name=ann&since=4&epoch={epoch}") as ws:
-                assert_recovered(await tic.recv_json(ws), room="rec", epoch=epoch, complete=True)
-                replayed = [await tic.recv_json(ws) for _ in range(5)]
+            async with harness.connect(server, f"?room=rec&name=ann&since=4&epoch={epoch}") as ws:
+                assert_recovered(await harness.recv_json(ws), room="rec", epoch=epoch, complete=True)
+                replayed = [await harness.recv_json(ws) for _ in range(5)]
                 assert replayed == [history[i] for i in (5, 6, 8, 9, 10)], replayed  # identical to the live events
-                response = await tic.apost(server, "?room=rec&name=bo", "live")
+                response = await harness.apost(server, "?room=rec&name=bo", "live")
                 assert response.json() == {"id": 12, "room": "rec"}, response  # 11 is ann's join
-                tic.assert_event(await tic.recv_json(ws), id=12, room="rec", name="bo", text="live")
+                harness.assert_event(await harness.recv_json(ws), id=12, room="rec", name="bo", text="live")
                 await expect_nothing(ws)
             await wait_presence(server, "rec", [])  # leave: 13
 
             # With presence=true the replay includes join/leave; the epoch is optional; own join comes live.
-            async with tic.connect(server, "?room=rec&name=ann&since=4&presence=true") as ws:
-                assert_recovered(await tic.recv_json(ws), room="rec", epoch=epoch, complete=True)
-                replayed = [await tic.recv_json(ws) for _ in range(9)]
+            async with harness.connect(server, "?room=rec&name=ann&since=4&presence=true") as ws:
+                assert_recovered(await harness.recv_json(ws), room="rec", epoch=epoch, complete=True)
+                replayed = [await harness.recv_json(ws) for _ in range(9)]
                 got = [(e["id"], e["type"], e["name"]) for e in replayed]
                 assert got == [(5, "message", "pub"), (6, "message", "pub"), (7, "leave", "ann"),
                                (8, "message", "pub"), (9, "message", "pub"), (10, "message", "pub"),
                                (11, "join", "ann"), (12, "message", "bo"), (13, "leave", "ann")], got
-                assert_presence_event(await tic.recv_json(ws), id=14, room="rec", type="join", name="ann")
+                assert_presence_event(await harness.recv_json(ws), id=14, room="rec", type="join", name="ann")
                 await expect_nothing(ws)
             await wait_presence(server, "rec", [])  # leave: 15
 
             # since=0 in a room nothing was trimmed from: everything, complete.
-            async with tic.connect(server, "?room=rec&since=0&presence=true") as ws:
-                assert_recovered(await tic.recv_json(ws), room="rec", epoch=epoch, complete=True)
-                ids = [(await tic.recv_json(ws))["id"] for _ in range(16)]
+            async with harness.connect(server, "?room=rec&since=0&presence=true") as ws:
+                assert_recovered(await harness.recv_json(ws), room="rec", epoch=epoch, complete=True)
+                ids = [(await harness.recv_json(ws))["id"] for _ in range(16)]
                 assert ids == list(range(1, 17)), ids  # 16: this guest's own join, live
-        tic.run_async(body)
+        harness.run_async(body)
 
 
 def test_recovery_incomplete_cases():
     """complete:false for a wrong epoch, for since beyond the last id, and when events after since were
     trimmed (then the retained ones are replayed); since+1 == oldest kept is still complete."""
-    with tic.ChatServer(FAST + "history: { max_events: 5 }\n") as server:
+    with harness.ChatServer(FAST + "history: { max_events: 5 }\n") as server:
         async def body():
             rooms = ("t1", "t2", "t3", "t4")
             for room in rooms:  # ids 1..10 in each; 6..10 retained
@@ -378,49 +377,49 @@ def test_recovery_incomplete_cases():
                      ("t3", f"since=100&epoch={epochs['t3']}", False, []),
                      ("t4", "since=7&epoch=0123456789abcdef", False, [8, 9, 10]))  # replayed anyway
             for room, query, complete, replay in cases:
-                async with tic.connect(server, f"?room={room}&{query}") as ws:
-                    assert_recovered(await tic.recv_json(ws), room=room, epoch=epochs[room], complete=complete)
-                    got = [(await tic.recv_json(ws))["id"] for _ in replay]
+                async with harness.connect(server, f"?room={room}&{query}") as ws:
+                    assert_recovered(await harness.recv_json(ws), room=room, epoch=epochs[room], complete=complete)
+                    got = [(await harness.recv_json(ws))["id"] for _ in replay]
                     assert got == replay, (room, got)
                     # Then live events follow (id 11 is this subscriber's join).
-                    response = await tic.apost(server, f"?room={room}", "live")
+                    response = await harness.apost(server, f"?room={room}", "live")
                     assert response.json() == {"id": 12, "room": room}, response
-                    live = await tic.recv_json(ws)
+                    live = await harness.recv_json(ws)
                     assert live["id"] == 12 and live["text"] == "live", (room, live)
                     await expect_nothing(ws)
-        tic.run_async(body)
+        harness.run_async(body)
 
 
 def test_subscribe_recovery_bad_parameters():
     """epoch without since, non-numeric or negative since: 400."""
-    with tic.ChatServer() as server:
+    with harness.ChatServer() as server:
         async def body():
             for query in ("?room=x&epoch=0123456789abcdef", "?room=x&since=abc", "?room=x&since=-1",
                           "?room=x&since=", "?room=x&since=1e3"):
                 await assert_refused(server, query)
-        tic.run_async(body)
+        harness.run_async(body)
 
 
 def test_recovery_format_text_gets_raw_texts():
     """format=text with since: only the replayed message texts (no recovered frame, no join/leave), then live."""
-    with tic.ChatServer(FAST) as server:
+    with harness.ChatServer(FAST) as server:
         async def body():
             await apublish_many(server, "txt", ["a", 'b {"x": 1}'])  # 1, 2
-            async with tic.connect(server, "?room=txt&name=x"):  # join 3
+            async with harness.connect(server, "?room=txt&name=x"):  # join 3
                 pass
             await wait_presence(server, "txt", [])  # leave 4
             await apublish_many(server, "txt", ["c ✓"])  # 5
             epoch = (await aget_json(server, "/history?room=txt"))["epoch"]
             missed = ['b {"x": 1}', "c ✓"]
             for query in (f"since=1&epoch={epoch}", "since=1&presence=true"):
-                async with tic.connect(server, f"?room=txt&format=text&{query}") as ws:
-                    assert [await tic.recv(ws) for _ in missed] == missed
+                async with harness.connect(server, f"?room=txt&format=text&{query}") as ws:
+                    assert [await harness.recv(ws) for _ in missed] == missed
                     live = f"live {len(missed)}"
-                    assert (await tic.apost(server, "?room=txt", live)).status == 202
-                    assert await tic.recv(ws) == live
+                    assert (await harness.apost(server, "?room=txt", live)).status == 202
+                    assert await harness.recv(ws) == live
                     await expect_nothing(ws)
                 missed.append(live)  # the next subscriber recovers it too
-        tic.run_async(body)
+        harness.run_async(body)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -439,7 +438,7 @@ BIG_RECV_TIMEOUT = 15.0  # one frame, on a busy 2-core machine
 def connect_unbounded(server, query):
     """max_queue=None: with websockets' default bound a client holding unread frames stops reading its
     socket, never sees the server's close frame behind them, and each clean close costs close_timeout."""
-    return tic.connect(server, query, max_queue=None)
+    return harness.connect(server, query, max_queue=None)
 
 
 async def resuming_client(server, name, presence, rng, epoch, ws, stats):
@@ -452,7 +451,7 @@ async def resuming_client(server, name, presence, rng, epoch, ws, stats):
     while True:
         stop_at = points.pop(0) if points else None
         while stop_at is None or messages_seen < stop_at:
-            event = await tic.recv_json(ws, BIG_RECV_TIMEOUT)
+            event = await harness.recv_json(ws, BIG_RECV_TIMEOUT)
             assert event.get("type") != "recovered", f"{name}: a second recovered frame {event}"
             stream.append(event)
             if event["type"] == "message":
@@ -470,7 +469,7 @@ async def resuming_client(server, name, presence, rng, epoch, ws, stats):
         stats["during_publishing"] += not stats["published"]
         ws = await connect_unbounded(server, f"?room={BIG_ROOM}&name={name}{extra}"
                                              f"&since={stream[-1]['id']}&epoch={epoch}")
-        assert_recovered(await tic.recv_json(ws, BIG_RECV_TIMEOUT), room=BIG_ROOM, epoch=epoch, complete=True)
+        assert_recovered(await harness.recv_json(ws, BIG_RECV_TIMEOUT), room=BIG_ROOM, epoch=epoch, complete=True)
 
 
 def first_difference(got, want):
@@ -487,7 +486,7 @@ def test_many_clients_resume_without_gap_or_duplicate():
     print(f"# test_many_clients_resume_without_gap_or_duplicate: seed {seed}", flush=True)
     rng = random.Random(seed)
     config = FAST + "history: { max_events: 100000 }\nsubscriber: { queue: 100000 }\n"
-    with tic.ChatServer(config) as server:
+    with harness.ChatServer(config) as server:
         stats = {"reconnects": 0, "during_publishing": 0, "published": False}
 
         async def body():
@@ -498,11 +497,11 @@ def test_many_clients_resume_without_gap_or_duplicate():
                 first[name] = await connect_unbounded(
                     server, f"?room={BIG_ROOM}&name={name}{'&presence=true' if name in presence else ''}")
             epoch = (await aget_json(server, f"/history?room={BIG_ROOM}&limit=1"))["epoch"]
-            publisher = await tic.connect(server, f"?room={BIG_ROOM}&name=pub-ws&format=text")
+            publisher = await harness.connect(server, f"?room={BIG_ROOM}&name=pub-ws&format=text")
 
             async def drain_publisher():
                 for _ in range(BIG_MESSAGES):
-                    await tic.recv(publisher, BIG_RECV_TIMEOUT)
+                    await harness.recv(publisher, BIG_RECV_TIMEOUT)
 
             ws_texts = [f"w{i}" for i in range(BIG_MESSAGES // 2)]
             http_texts = [f"h{i}" for i in range(BIG_MESSAGES - len(ws_texts))]
@@ -522,7 +521,7 @@ def test_many_clients_resume_without_gap_or_duplicate():
                 results = await asyncio.gather(apublish_many(server, BIG_ROOM, http_texts), publish_over_ws(),
                                                drain_publisher())
                 stats["published"] = True
-                assert (await tic.apost(server, f"?room={BIG_ROOM}&name=pub-end", BIG_END)).status == 202
+                assert (await harness.apost(server, f"?room={BIG_ROOM}&name=pub-end", BIG_END)).status == 202
                 return results[0]
 
             client_rngs = [random.Random(rng.random()) for _ in names]
@@ -574,4 +573,4 @@ def test_many_clients_resume_without_gap_or_duplicate():
 
 
 if __name__ == "__main__":
-    sys.exit(tic.main(globals()))
+    sys.exit(harness.main(globals()))

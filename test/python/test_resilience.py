@@ -25,16 +25,16 @@ import urllib.request
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_independent_clients as tic  # noqa: E402
+import harness  # noqa: E402
 
 MiB = 1024 * 1024
 HEADROOM = 16 * MiB  # above what the server has mapped: enough for small requests, not for big ones
 
 
 def skip_under_sanitizers():
-    with open(tic.CHATD, "rb") as binary:
+    with open(harness.CHATD, "rb") as binary:
         if b"__asan_init" in binary.read():
-            raise tic.Skip("AddressSanitizer build: it aborts on a failed allocation instead of throwing")
+            raise harness.Skip("AddressSanitizer build: it aborts on a failed allocation instead of throwing")
 
 
 def mapped_bytes(pid):
@@ -101,7 +101,7 @@ def close_code_of(sock, timeout=5):
 def test_a_message_too_big_for_memory_closes_that_connection_with_1011():
     skip_under_sanitizers()
     yaml = "limits: { max_message_size: 1GiB }\n"  # and the default SQLite store, its writer thread too
-    with tic.ChatServer(yaml) as server:
+    with harness.ChatServer(yaml) as server:
         pid = server.process.pid
 
         async def scenario():
@@ -135,7 +135,7 @@ def test_a_history_too_big_for_memory_fails_alone_and_the_room_goes_on():
     yaml = ("limits: { max_message_size: 32MiB }\nhistory: { store: memory }\n"
             "publish: { rate: 100000, burst: 100000 }\n")
     big = 24 * MiB
-    with tic.ChatServer(yaml) as server:
+    with harness.ChatServer(yaml) as server:
         pid = server.process.pid
         ids = []
         for i in range(8):
@@ -169,4 +169,4 @@ def test_a_history_too_big_for_memory_fails_alone_and_the_room_goes_on():
 
 
 if __name__ == "__main__":
-    sys.exit(tic.main(globals()))
+    sys.exit(harness.main(globals()))
