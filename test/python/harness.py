@@ -36,6 +36,9 @@ CURL_MAX_TIME = 5  # curl --max-time, seconds
 
 LISTENING_RE = re.compile(r"listening on [0-9.]+:(\d+)")
 
+# Lifts the publish rate limiter (the default is 10/s with a burst of 8), for tests that publish many messages.
+FAST_PUBLISH = "publish: { rate: 100000, burst: 100000 }\n"
+
 
 # --------------------------------------------------------------------------------------------------
 # Server fixture

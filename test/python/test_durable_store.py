@@ -39,9 +39,6 @@ HTTP_TIMEOUT = 5.0  # seconds, per request
 FAILED_START_TIMEOUT = 5.0  # a refused start must end within this
 UNCLEAN_SKIP = 100000  # ids skip this far ahead after a run that did not close the store
 
-# Lifts the publish rate limiter, so tests can publish as fast as they like.
-FAST_PUBLISH = "publish: { rate: 100000, burst: 100000 }\n"
-
 
 # --------------------------------------------------------------------------------------------------
 # Server fixture: one folder, many runs
@@ -66,7 +63,7 @@ class StoreServer(harness.ChatServer):
     against the working directory instead of the config's folder would be noticed.
     """
 
-    def __init__(self, folder, history_yaml="", extra_yaml=FAST_PUBLISH, cwd=None, port=0):
+    def __init__(self, folder, history_yaml="", extra_yaml=harness.FAST_PUBLISH, cwd=None, port=0):
         # Deliberately not calling ChatServer.__init__: it would make a temp dir of its own.
         self._dir = _KeepFolder(folder)
         self.folder = folder

@@ -24,8 +24,6 @@ import harness  # noqa: E402
 
 import websockets.exceptions  # noqa: E402
 
-# Fast publishing for tests that publish many messages (the default is 10/s with a burst of 8).
-FAST = "publish: { rate: 100000, burst: 100000 }\n"
 PRESENCE_FIELDS = {"id", "room", "type", "name", "ts"}
 MESSAGE_FIELDS = PRESENCE_FIELDS | {"text"}
 EPOCH_RE = re.compile(r"[0-9a-f]{16}")
@@ -238,7 +236,7 @@ def test_join_and_leave_are_history_events():
 
 def test_history_paging_and_limit_clamp():
     """1100 messages: walking back with next_before visits each once; limit>1000 gives 1000; defaults."""
-    with harness.ChatServer(FAST) as server:
+    with harness.ChatServer(harness.FAST_PUBLISH) as server:
         texts = [f"m{i}" for i in range(1, 1101)]
         assert publish_many(server, "p", texts) == list(range(1, 1101))
 
@@ -287,7 +285,7 @@ def test_history_bad_parameters():
 
 def test_retention_max_events():
     """max_events 50: only the newest 50 are kept, and paging stops at the oldest kept."""
-    with harness.ChatServer(FAST + "history: { max_events: 50 }\n") as server:
+    with harness.ChatServer(harness.FAST_PUBLISH + "history: { max_events: 50 }\n") as server:
         assert publish_many(server, "r", [f"r{i}" for i in range(1, 121)])[-1] == 120
         page = history_page(server, "r", "&limit=1000")
         assert [e["id"] for e in page["events"]] == list(range(71, 121)), [e["id"] for e in page["events"]][:3]
@@ -305,7 +303,7 @@ def test_retention_max_events():
 
 def test_retention_max_age():
     """max_age 1s: events older than that leave history."""
-    with harness.ChatServer(FAST + "history: { max_age: 1s, store: memory }\n") as server:
+    with harness.ChatServer(harness.FAST_PUBLISH + "history: { max_age: 1s, store: memory }\n") as server:
         publish_many(server, "old", ["a", "b", "c"])
         time.sleep(1.3)
         publish_many(server, "old", ["d", "e"])
@@ -321,7 +319,7 @@ def test_retention_max_age():
 
 def test_recovery_replays_what_was_missed():
     """since+epoch: recovered complete:true, the missed messages (no join/leave), then live ones."""
-    with harness.ChatServer(FAST) as server:
+    with harness.ChatServer(harness.FAST_PUBLISH) as server:
         async def body():
             ws = await harness.connect(server, "?room=rec&name=ann")  # join: id 1
             await apublish_many(server, "rec", ["m2", "m3", "m4", "m5", "m6"])
@@ -366,7 +364,7 @@ def test_recovery_replays_what_was_missed():
 def test_recovery_incomplete_cases():
     """complete:false for a wrong epoch, for since beyond the last id, and when events after since were
     trimmed (then the retained ones are replayed); since+1 == oldest kept is still complete."""
-    with harness.ChatServer(FAST + "history: { max_events: 5 }\n") as server:
+    with harness.ChatServer(harness.FAST_PUBLISH + "history: { max_events: 5 }\n") as server:
         async def body():
             rooms = ("t1", "t2", "t3", "t4")
             for room in rooms:  # ids 1..10 in each; 6..10 retained
@@ -402,7 +400,7 @@ def test_subscribe_recovery_bad_parameters():
 
 def test_recovery_format_text_gets_raw_texts():
     """format=text with since: only the replayed message texts (no recovered frame, no join/leave), then live."""
-    with harness.ChatServer(FAST) as server:
+    with harness.ChatServer(harness.FAST_PUBLISH) as server:
         async def body():
             await apublish_many(server, "txt", ["a", 'b {"x": 1}'])  # 1, 2
             async with harness.connect(server, "?room=txt&name=x"):  # join 3
@@ -485,7 +483,7 @@ def test_many_clients_resume_without_gap_or_duplicate():
     seed = int(os.environ.get("CHATD_TEST_SEED") or random.randrange(1 << 32))
     print(f"# test_many_clients_resume_without_gap_or_duplicate: seed {seed}", flush=True)
     rng = random.Random(seed)
-    config = FAST + "history: { max_events: 100000 }\nsubscriber: { queue: 100000 }\n"
+    config = harness.FAST_PUBLISH + "history: { max_events: 100000 }\nsubscriber: { queue: 100000 }\n"
     with harness.ChatServer(config) as server:
         stats = {"reconnects": 0, "during_publishing": 0, "published": False}
 
