@@ -24,6 +24,7 @@ struct Server {
   unsigned threads = 0;  // 0 = one per core
 };
 
+// The default of each path is written here; the key each is read from is in route_keys below.
 struct Routes {
   std::string subscribe = "/subscribe";
   std::string publish = "/publish";
@@ -31,6 +32,24 @@ struct Routes {
   std::string presence = "/presence";
   std::string history = "/history";
   std::string static_files = "/";  // URL prefix the static root is served under
+};
+
+// One row per route: the key under `routes:` in chat.yaml, the member holding its path, and whether the
+// path is a prefix (matched after every exact path) rather than an exact path. The config loader reads
+// exactly these keys, in this order (its messages list them so), and server/http/routes.hpp binds each
+// key to its handler. A new route is one member above, one row here and one row there.
+struct RouteKey {
+  std::string_view key;
+  std::string Routes::*path;
+  bool prefix = false;
+};
+inline constexpr RouteKey route_keys[] = {
+    {"subscribe", &Routes::subscribe},        // WebSocket upgrade
+    {"publish", &Routes::publish},            // a message from an HTTP client
+    {"health", &Routes::health},              // workers and rooms running
+    {"presence", &Routes::presence},          // who is in a room
+    {"history", &Routes::history},            // a page of a room's events
+    {"static", &Routes::static_files, true},  // files under static.root
 };
 
 struct Rooms {

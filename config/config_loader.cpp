@@ -337,28 +337,24 @@ class Loader {
   }
 
   void read_routes(const Field& field, Routes& routes) const {
-    const Section section =
-        read_map(field, {"subscribe", "publish", "health", "presence", "history", "static"});
+    Keys known;
+    for (const RouteKey& route : route_keys) known.push_back(route.key);
+    const Section section = read_map(field, known);
     struct Route {
       const Field* field;  // nullptr when the default is kept
       std::string key;
       std::string* path;
     };
-    Route all[] = {
-        {section.find("subscribe"), "routes.subscribe", &routes.subscribe},
-        {section.find("publish"), "routes.publish", &routes.publish},
-        {section.find("health"), "routes.health", &routes.health},
-        {section.find("presence"), "routes.presence", &routes.presence},
-        {section.find("history"), "routes.history", &routes.history},
-        {section.find("static"), "routes.static", &routes.static_files},
-    };
+    std::vector<Route> all;
+    for (const RouteKey& route : route_keys)
+      all.push_back({section.find(route.key), child_key("routes", route.key), &(routes.*route.path)});
     for (Route& route : all) {
       if (route.field) *route.path = url_path(*route.field);
     }
     // routes.static is a prefix, so "/" overlaps every other route; that is fine because exact routes win.
     // Two routes with the same path are not: one of them could never be reached.
-    for (std::size_t i = 0; i < std::size(all); ++i) {
-      for (std::size_t j = i + 1; j < std::size(all); ++j) {
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      for (std::size_t j = i + 1; j < all.size(); ++j) {
         if (*all[i].path != *all[j].path) continue;
         // Blame the one written later in the file; a route left at its default cannot be blamed.
         const bool blame_j = all[j].field && (!all[i].field || is_later_in_file(all[j].field->value.Mark(),
