@@ -70,7 +70,8 @@ Server::Server(config::Config config)
       rooms_(config_.rooms, config_.history, config_.limits, *store_, workers_),
       http_limiter_(config_.publish.rate, config_.publish.burst),
       static_files_(config_.static_files.root, config_.routes.static_files),
-      context_{config_, workers_, rooms_, http_limiter_, static_files_} {
+      router_(config_.routes),
+      context_{config_, workers_, rooms_, http_limiter_, static_files_, router_} {
   log::set_level(config_.log.level);
   raise_open_file_limit();
 }

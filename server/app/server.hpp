@@ -6,6 +6,7 @@
 
 #include "config/config.hpp"
 #include "server/core/worker_pool.hpp"
+#include "server/http/router.hpp"
 #include "server/http/server_context.hpp"
 #include "server/http/static_files.hpp"
 #include "server/limits/address_limiter.hpp"
@@ -39,6 +40,7 @@ class Server {
   RoomRegistry rooms_;
   AddressLimiter http_limiter_;
   StaticFiles static_files_;
+  Router router_;
   ServerContext context_;
 };
 

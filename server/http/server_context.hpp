@@ -9,12 +9,15 @@
 
 namespace chatd {
 
+class Router;
+
 struct ServerContext {
   const config::Config& config;
   WorkerPool& workers;
   RoomRegistry& rooms;
   AddressLimiter& http_limiter;
   const StaticFiles& static_files;
+  const Router& router;  // server/http/router.hpp; declared only, as router.hpp includes this file
 };
 
 }  // namespace chatd

@@ -39,22 +39,26 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find_existing(std::string na
 
 namespace {
 
-RoomRegistry::Lookup no_such_room(const std::string& name) {
-  return {nullptr, 404, "no room named \"" + name + "\""};
+RoomRegistry::Lookup refused(RoomRefusal refusal) {
+  return {nullptr, std::move(refusal)};
 }
 
-RoomRegistry::Lookup room_limit_reached(std::size_t max) {
-  return {nullptr, 503, "room limit reached (rooms.max = " + std::to_string(max) + ")"};
+RoomRefusal no_such_room(const std::string& name) {
+  return {RoomError::no_such_room, name};
+}
+
+RoomRefusal room_limit_reached(std::size_t max) {
+  return {RoomError::room_limit_reached, std::to_string(max)};
 }
 
 }  // namespace
 
 std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::string& name,
                                                                    bool only_existing) {
-  if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, 0, ""};
-  if (!settings_.dynamic) return no_such_room(name);
+  if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, {}};
+  if (!settings_.dynamic) return refused(no_such_room(name));
   // Asking about a room that does not exist is 404 whatever the limit: the store says which it is.
-  if (rooms_.size() >= settings_.max && !only_existing) return room_limit_reached(settings_.max);
+  if (rooms_.size() >= settings_.max && !only_existing) return refused(room_limit_reached(settings_.max));
   return std::nullopt;
 }
 
@@ -64,8 +68,7 @@ bool RoomRegistry::full() {
 }
 
 asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing) {
-  if (!config::is_valid_room_name(name))
-    co_return Lookup{nullptr, 400, "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"};
+  if (!config::is_valid_room_name(name)) co_return refused({RoomError::invalid_name, {}});
   {
     std::lock_guard lock(mutex_);
     if (auto made = find_made_locked(name, only_existing)) co_return std::move(*made);
@@ -74,7 +77,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   // Read the store on the loader thread; the answer comes back through a channel on our executor.
   struct Loaded {
     HistoryStore::RoomHistory history;
-    Lookup refusal;  // status 0: loaded
+    RoomRefusal refusal;  // RoomError::none: loaded
   };
   using Reply = asio::experimental::concurrent_channel<void(asio::error_code, std::shared_ptr<Loaded>)>;
   auto reply = std::make_shared<Reply>(co_await asio::this_coro::executor, 1);
@@ -94,7 +97,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
         }
       } catch (const StoreError& error) {
         log::error("history: ", error.what());
-        loaded->refusal = Lookup{nullptr, 503, "the history of room \"" + name + "\" cannot be read"};
+        loaded->refusal = {RoomError::history_unreadable, name};
       }
     } catch (const std::exception&) {
       loaded = nullptr;
@@ -102,16 +105,15 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
     reply->try_send(loaded ? asio::error_code{} : asio::error::no_memory, std::move(loaded));
   });
   auto [ec, loaded] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
-  if (ec == asio::error::no_memory)
-    co_return Lookup{nullptr, 503, "the server ran out of memory loading the room"};
-  if (ec || !loaded) co_return Lookup{nullptr, 503, "the server is stopping"};
-  if (loaded->refusal.status != 0) co_return std::move(loaded->refusal);
+  if (ec == asio::error::no_memory) co_return refused({RoomError::out_of_memory, {}});
+  if (ec || !loaded) co_return refused({RoomError::stopping, {}});
+  if (loaded->refusal.error != RoomError::none) co_return refused(std::move(loaded->refusal));
 
   std::lock_guard lock(mutex_);
   // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
   // the limit may have been reached.
   if (auto made = find_made_locked(name, false)) co_return std::move(*made);
-  co_return Lookup{add_locked(name, std::move(loaded->history)), 0, ""};
+  co_return Lookup{add_locked(name, std::move(loaded->history)), {}};
 }
 
 std::size_t RoomRegistry::size() {

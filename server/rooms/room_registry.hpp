@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "server/core/worker_pool.hpp"
 #include "server/rooms/room.hpp"
+#include "server/rooms/room_error.hpp"
 #include "server/store/history_store.hpp"
 
 namespace chatd {
@@ -27,9 +28,8 @@ class RoomRegistry {
                HistoryStore& store, WorkerPool& workers);
 
   struct Lookup {
-    std::shared_ptr<Room> room;  // null on failure
-    int status = 0;  // 400 invalid name, 404 unknown room, 503 room limit reached or history unreadable
-    std::string error;
+    std::shared_ptr<Room> room;  // null on failure, with the reason in `refusal`
+    RoomRefusal refusal;
   };
   // From a coroutine on any worker. Makes the room on first use when rooms are dynamic. A room not made
   // yet is read from the store on the registry's loader thread: the worker serves its other

@@ -1,0 +1,87 @@
+#include "server/http/errors.hpp"
+
+#include <asio/error.hpp>
+
+namespace chatd {
+
+namespace {
+
+struct ErrorRow {
+  HttpError error;
+  RoomError room_error;  // the registry refusal this row answers; none for the others
+  int status;
+  std::string_view body;         // "{}" is replaced by the detail
+  std::string_view header = {};  // an extra header, if any
+  std::string_view value = {};   // its value; "{}" is replaced by the detail
+};
+
+// The room could not carry out the request (memory ran out); it goes on serving. A question may simply be
+// asked again. A publish may have been recorded and delivered in part before memory ran out, so it is not
+// invited back with Retry-After: a blind retry could repeat the message.
+constexpr ErrorRow error_rows[] = {
+    {HttpError::not_found, RoomError::none, 404, "not found"},
+    {HttpError::method_not_allowed, RoomError::none, 405, "method not allowed", "Allow", "{}"},
+    {HttpError::malformed_query, RoomError::none, 400, "malformed percent-encoding in the query"},
+    {HttpError::message_too_large, RoomError::none, 413, "message larger than {} bytes"},
+    {HttpError::publishing_too_fast, RoomError::none, 429, "publishing too fast: wait and retry",
+     "Retry-After", "{}"},
+    {HttpError::invalid_room_name, RoomError::invalid_name, 400,
+     "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"},
+    {HttpError::no_such_room, RoomError::no_such_room, 404, "no room named \"{}\""},
+    {HttpError::room_limit_reached, RoomError::room_limit_reached, 503,
+     "room limit reached (rooms.max = {})"},
+    {HttpError::history_unreadable, RoomError::history_unreadable, 503,
+     "the history of room \"{}\" cannot be read"},
+    {HttpError::out_of_memory_loading, RoomError::out_of_memory, 503,
+     "the server ran out of memory loading the room"},
+    {HttpError::server_stopping, RoomError::stopping, 503, "the server is stopping"},
+    {HttpError::room_shutting_down, RoomError::none, 503, "the room is shutting down"},
+    {HttpError::not_stored, RoomError::none, 503, "message {} was delivered but could not be stored"},
+    {HttpError::out_of_memory_reading, RoomError::none, 503,
+     "the server ran out of memory for this request; try again later", "Retry-After", "1"},
+    {HttpError::out_of_memory_publishing, RoomError::none, 503,
+     "the server ran out of memory handling this message; it was not acknowledged, but may have reached some "
+     "subscribers and the history"},
+};
+
+std::string filled(std::string_view text, std::string_view detail) {
+  std::string result(text);
+  if (const auto at = result.find("{}"); at != std::string::npos) result.replace(at, 2, detail);
+  return result;
+}
+
+protocol::HttpResponse response_for(const ErrorRow& row, std::string_view detail) {
+  auto response = protocol::error_response(row.status, filled(row.body, detail));
+  if (!row.header.empty()) response.headers.emplace_back(std::string(row.header), filled(row.value, detail));
+  return response;
+}
+
+}  // namespace
+
+protocol::HttpResponse error_response(HttpError error, std::string_view detail) {
+  for (const auto& row : error_rows) {
+    if (row.error == error) return response_for(row, detail);
+  }
+  return protocol::error_response(500, "internal error");  // unreachable: every HttpError has a row
+}
+
+protocol::HttpResponse error_response(const RoomRefusal& refusal) {
+  for (const auto& row : error_rows) {
+    if (row.room_error == refusal.error && row.room_error != RoomError::none)
+      return response_for(row, refusal.detail);
+  }
+  return protocol::error_response(500, "internal error");  // unreachable: every RoomError has a row
+}
+
+HttpError publish_failure(asio::error_code ec) {
+  if (ec == asio::error::no_recovery) return HttpError::not_stored;
+  if (ec == asio::error::no_memory) return HttpError::out_of_memory_publishing;
+  return HttpError::room_shutting_down;
+}
+
+HttpError query_failure(asio::error_code ec) {
+  if (ec == asio::error::no_memory) return HttpError::out_of_memory_reading;
+  return HttpError::room_shutting_down;
+}
+
+}  // namespace chatd

@@ -1,0 +1,71 @@
+// One message from an HTTP client: checks the body, the name and the room, takes a token from the
+// publisher's address, and answers 202 with the id the room gave the message.
+#include <algorithm>
+#include <chrono>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "protocol/chat_json.hpp"
+#include "protocol/publish_body.hpp"
+#include "server/http/errors.hpp"
+#include "server/http/request_rules.hpp"
+#include "server/http/routes.hpp"
+
+namespace chatd {
+
+namespace {
+
+// 429 with Retry-After in whole seconds (at least 1), or nullopt: a token was taken.
+std::optional<protocol::HttpResponse> refuse_if_too_fast(const Request& request) {
+  const auto wait = request.context.http_limiter.try_take(request.address, TokenBucket::Clock::now());
+  if (wait <= TokenBucket::Clock::duration::zero()) return std::nullopt;
+  const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+  return error_response(HttpError::publishing_too_fast, std::to_string(std::max<long long>(1, seconds)));
+}
+
+}  // namespace
+
+asio::awaitable<Outcome> publish_route(Request& request) {
+  const auto& limits = request.context.config.limits;
+  const auto too_large = [&] {
+    return respond_with(
+        error_response(HttpError::message_too_large, std::to_string(limits.max_message_size)));
+  };
+  if (request.http.body().size() > max_body_size(limits)) co_return too_large();
+  auto parsed = protocol::parse_publish_body(request.http.header("Content-Type"), request.http.body());
+  if (!parsed.body) co_return respond_with(protocol::error_response(parsed.status, parsed.error));
+  auto& body = *parsed.body;
+  if (body.text.size() > limits.max_message_size) co_return too_large();
+
+  auto query = query_params(request.target.query, {"room", "name"});
+  if (!query) co_return respond_with(error_response(HttpError::malformed_query));
+  auto& [room_param, name_param] = *query;
+  std::string name = body.name            ? std::move(*body.name)
+                     : name_param.present ? std::move(name_param.value)
+                                          : "http";
+  if (!is_valid_name(name)) co_return respond_with(protocol::error_response(400, invalid_name_message));
+  auto finding = request.context.rooms.find(
+      body.room ? *body.room : room_or_default(room_param, request.context.config.rooms));
+  auto lookup = co_await std::move(finding);
+  if (!lookup.room) co_return respond_with(error_response(lookup.refusal));
+  if (auto too_fast = refuse_if_too_fast(request)) co_return respond_with(std::move(*too_fast));
+
+  auto& reply = request.replies.publish;
+  if (!reply) reply = std::make_shared<PublishReply>(request.socket.get_executor(), 1);
+  PublishMessages publish{nullptr, std::move(name), {}, reply};
+  publish.texts.push_back(std::move(body.text));
+  RoomCommand command = std::move(publish);
+  auto sending = lookup.room->send(std::move(command));
+  if (!(co_await std::move(sending))) co_return respond_with(error_response(HttpError::room_shutting_down));
+  auto [ec, id] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec) co_return respond_with(error_response(publish_failure(ec), std::to_string(id)));
+
+  Outcome outcome;
+  outcome.response.status = 202;
+  outcome.response.content_type = "application/json";
+  outcome.response.body = protocol::publish_ack_json(id, lookup.room->name());
+  co_return outcome;
+}
+
+}  // namespace chatd

@@ -1,0 +1,33 @@
+#include "server/http/room_question.hpp"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "server/http/errors.hpp"
+#include "server/http/request_rules.hpp"
+
+namespace chatd {
+
+const std::shared_ptr<QueryReply>& query_reply(Request& request) {
+  auto& reply = request.replies.query;
+  if (!reply) reply = std::make_shared<QueryReply>(request.socket.get_executor(), 1);
+  return reply;
+}
+
+asio::awaitable<Outcome> ask_room(Request& request, const protocol::QueryValue& room, RoomCommand question) {
+  auto finding = request.context.rooms.find_existing(room_or_default(room, request.context.config.rooms));
+  auto lookup = co_await std::move(finding);
+  if (!lookup.room) co_return respond_with(error_response(lookup.refusal));
+  auto sending = lookup.room->send(std::move(question));
+  if (!(co_await std::move(sending))) co_return respond_with(error_response(HttpError::room_shutting_down));
+  auto [ec, body] =
+      co_await request.replies.query->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec) co_return respond_with(error_response(query_failure(ec)));
+  Outcome outcome;
+  outcome.response.content_type = "application/json";
+  outcome.response.body = std::move(body);
+  outcome.response.headers.emplace_back("Cache-Control", "no-store");
+  co_return outcome;
+}
+
+}  // namespace chatd

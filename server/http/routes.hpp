@@ -1,0 +1,47 @@
+// Every route chatd serves, one handler per file (subscribe_route.cpp, publish_route.cpp, ...), and the
+// table that binds each config::route_keys key to its methods and handler. A new route is its own file,
+// one declaration and one row here (and its key in config/config.hpp; the static_assert below holds the
+// two tables together).
+#pragma once
+
+#include <asio/awaitable.hpp>
+
+#include "config/config.hpp"
+#include "server/http/outcome.hpp"
+#include "server/http/request.hpp"
+#include "server/http/route.hpp"
+
+namespace chatd {
+
+// Worker thread only (the connection's), like every handler.
+asio::awaitable<Outcome> subscribe_route(Request& request);  // WebSocket upgrade
+asio::awaitable<Outcome> publish_route(Request& request);    // one message, from an HTTP client
+asio::awaitable<Outcome> presence_route(Request& request);   // who is in a room
+asio::awaitable<Outcome> history_route(Request& request);    // a page of a room's events
+asio::awaitable<Outcome> health_route(Request& request);     // workers turning, rooms running
+asio::awaitable<Outcome> static_route(Request& request);     // files under static.root
+
+// Subscribe has no method check of its own: the WebSocket handshake check answers (426 for a request that
+// is not an upgrade).
+inline constexpr RouteBinding route_bindings[] = {
+    {"subscribe", "", MethodCheck::router, subscribe_route},
+    {"publish", "POST", MethodCheck::router, publish_route},
+    {"health", "GET, HEAD", MethodCheck::router, health_route},
+    {"presence", "GET, HEAD", MethodCheck::router, presence_route},
+    {"history", "GET, HEAD", MethodCheck::router, history_route},
+    {"static", "GET, HEAD", MethodCheck::handler, static_route},
+};
+
+// Every key the config reads has a handler, and every handler a key.
+constexpr bool every_route_key_bound() {
+  if (std::size(route_bindings) != std::size(config::route_keys)) return false;
+  for (const auto& key : config::route_keys) {
+    bool bound = false;
+    for (const auto& binding : route_bindings) bound = bound || binding.key == key.key;
+    if (!bound) return false;
+  }
+  return true;
+}
+static_assert(every_route_key_bound(), "config::route_keys and route_bindings must list the same keys");
+
+}  // namespace chatd

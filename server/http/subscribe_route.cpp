@@ -1,0 +1,108 @@
+// The WebSocket upgrade: checks the handshake, the Origin and the query, finds the room, and hands the
+// socket to a WebSocketSession (serve_http starts it once this connection is gone).
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <random>
+
+#include "protocol/websocket_handshake.hpp"
+#include "server/http/errors.hpp"
+#include "server/http/request_rules.hpp"
+#include "server/http/routes.hpp"
+#include "server/rooms/event_format.hpp"
+#include "server/transport/websocket_session.hpp"
+
+namespace chatd {
+
+namespace {
+
+std::string guest_name() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string name = "guest-";
+  for (int i = 0; i < 4; ++i) name.push_back(hex[random() % 16]);
+  return name;
+}
+
+bool origin_allowed(const config::Subscriber& settings, const std::string& origin) {
+  const auto& allowed = settings.allowed_origins;
+  return allowed.empty() || origin.empty() ||
+         std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+}
+
+using SubscribeQuery = std::array<protocol::QueryValue, 6>;  // room, name, format, presence, since, epoch
+
+// The session's options from the query: nullopt with `refusal` set when a parameter is wrong.
+std::optional<WebSocketSession::Options> read_options(SubscribeQuery& query,
+                                                      protocol::HttpResponse& refusal) {
+  auto& [room, name, format, presence, since, epoch] = query;
+  WebSocketSession::Options options;
+  const auto named_format = event_format_named(format.present ? format.value : "json");
+  if (!named_format) {
+    refusal = protocol::error_response(400, "format must be " + event_format_names());
+    return std::nullopt;
+  }
+  options.format = *named_format;
+  if (presence.present && presence.value != "true" && presence.value != "false") {
+    refusal = protocol::error_response(400, "presence must be true or false");
+    return std::nullopt;
+  }
+  options.presence_events = presence.value == "true";
+  if (since.present) {
+    options.since = parse_id(since.value);
+    if (!options.since) {
+      refusal = protocol::error_response(400, "since must be an event id (a whole number)");
+      return std::nullopt;
+    }
+    options.epoch = std::move(epoch.value);
+  } else if (epoch.present) {
+    refusal = protocol::error_response(400, "epoch is given only with since");
+    return std::nullopt;
+  }
+  if (name.present && !is_valid_name(name.value)) {
+    refusal = protocol::error_response(400, invalid_name_message);
+    return std::nullopt;
+  }
+  options.name = name.present ? std::move(name.value) : guest_name();
+  return options;
+}
+
+}  // namespace
+
+asio::awaitable<Outcome> subscribe_route(Request& request) {
+  Outcome outcome;
+  auto handshake = protocol::accept_websocket(request.http);
+  if (!handshake.accepted) {
+    outcome.response = std::move(handshake.response);
+    co_return outcome;
+  }
+  const std::string& origin = request.http.header("Origin");
+  if (!origin_allowed(request.context.config.subscriber, origin)) {
+    outcome.response = protocol::error_response(403, "Origin \"" + origin + "\" is not allowed");
+    co_return outcome;
+  }
+  auto query = query_params(request.target.query, {"room", "name", "format", "presence", "since", "epoch"});
+  if (!query) {
+    outcome.response = error_response(HttpError::malformed_query);
+    co_return outcome;
+  }
+  auto options = read_options(*query, outcome.response);
+  if (!options) co_return outcome;
+
+  const auto& room = (*query)[0];
+  auto finding = request.context.rooms.find(room_or_default(room, request.context.config.rooms));
+  auto lookup = co_await std::move(finding);
+  if (!lookup.room) {
+    outcome.response = error_response(lookup.refusal);
+    co_return outcome;
+  }
+  options->room = std::move(lookup.room);
+  options->peer = request.peer;
+  options->initial_bytes = std::string(request.leftover);
+  outcome.handshake_response = protocol::serialize(handshake.response);
+  outcome.upgrade = std::make_shared<WebSocketSession>(std::move(request.socket), request.worker,
+                                                       request.context.config, std::move(*options));
+  co_return outcome;
+}
+
+}  // namespace chatd
