@@ -1,6 +1,5 @@
 #include "server/rooms/room.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <type_traits>
 #include <utility>
@@ -24,17 +23,20 @@ constexpr std::size_t inbox_capacity = 4096;
 
 }  // namespace
 
-Room::Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
-           std::size_t max_message_size, HistoryStore::RoomHistory history)
+Room::Room(std::string name, asio::io_context& context, std::unique_ptr<Engine> engine,
+           const config::History& settings, std::size_t max_message_size)
+    // `engine` is passed on by reference: it is moved from only after take_loaded_history() ran.
+    : Room(std::move(name), context, engine->take_loaded_history(), std::move(engine), settings,
+           max_message_size) {}
+
+Room::Room(std::string name, asio::io_context& context, HistoryStore::RoomHistory loaded,
+           std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size)
     : name_(std::move(name)),
       inbox_(context.get_executor(), inbox_capacity),
-      last_id_(history.last_id),
-      store_(store),
-      settings_(settings),
+      engine_(std::move(engine)),
       max_message_size_(max_message_size),
-      epoch_(std::move(history.epoch)),
-      history_(std::make_move_iterator(history.events.begin()),
-               std::make_move_iterator(history.events.end())) {}
+      epoch_(std::move(loaded.epoch)),
+      retained_(settings, std::move(loaded.events), loaded.last_id) {}
 
 void Room::start() {
   // However the actor ends, finished() says so: a room that stopped by an exception is not silently dead.
@@ -125,15 +127,15 @@ void Room::refuse(RoomCommand& command) {
         }
       },
       command);
-  store_recorded();  // what the command recorded before it threw
+  commit_recorded();  // what the command numbered before it threw
 }
 
 void Room::handle(RoomCommand& command) {
   std::visit([this](auto& kind) { handle(kind); }, command);
-  // A publish stores its events itself, with the publisher's reply; the others have none.
+  // A publish commits its events itself, with the publisher's reply; the others have none.
   if (!std::holds_alternative<PublishMessages>(command)) {
     close_too_slow();
-    store_recorded();
+    commit_recorded();
   }
 }
 
@@ -147,7 +149,7 @@ void Room::handle(JoinRoom& command) {
   added.room_slot_ = subscribers_.size() - 1;
   if (added.format() == EventFormat::text) ++text_subscribers_;
   if (added.wants_presence_events()) ++presence_subscribers_;
-  if (++sessions_by_name_[added.name()] == 1) announce(EventType::join, added.name());
+  if (presence_.add(added.name())) announce(EventType::join, added.name());
 }
 
 bool Room::is_member(const Subscriber& subscriber) const {
@@ -172,11 +174,7 @@ void Room::leave(Subscriber& subscriber) {
   }
   subscribers_.pop_back();
   // The user leaves with their last session.
-  const auto sessions = sessions_by_name_.find(subscriber.name());
-  if (sessions != sessions_by_name_.end() && --sessions->second == 0) {
-    sessions_by_name_.erase(sessions);
-    announce(EventType::leave, subscriber.name());
-  }
+  if (presence_.remove(subscriber.name())) announce(EventType::leave, subscriber.name());
 }
 
 protocol::Event Room::json_event(const StoredEvent& event) const {
@@ -200,29 +198,79 @@ void Room::deliver(Subscriber& subscriber) {
 
 void Room::handle(PublishMessages& command) {
   if (command.texts.empty()) return;
-  const std::uint64_t first_id = last_id_ + 1;
+  sequence(EventType::message, command.name, command.texts, command.author.get());
+  close_too_slow();
+  engine_->commit(command.reply, retained_.oldest());
+}
 
-  // Encode each event once per format in use; every subscriber shares the same bytes.
-  const bool want_json = subscribers_.size() > text_subscribers_;
-  const std::int64_t ts = event_time_now();
-  for (auto& text : command.texts) {
-    const auto event = record(EventType::message, command.name, std::move(text), ts);
-    if (want_json) json_frames_.push_back(encode_json(*event));
-    if (text_subscribers_ > 0) text_frames_.push_back(protocol::share(protocol::text_frame(event->text)));
+void Room::handle(DeliverSequenced& command) {
+  fan_out(command.events, nullptr);
+}
+
+void Room::sequence(EventType type, const std::string& name, std::span<std::string> texts,
+                    Subscriber* author) {
+  numbered_.clear();  // a command that threw may have left some
+  // One time for the batch: its events are one moment of the room.
+  engine_->sequence(type, name, texts, event_time_now(), numbered_);
+  fan_out(numbered_, author);
+}
+
+void Room::announce(EventType type, const std::string& name) {
+  std::string no_text;
+  sequence(type, name, std::span<std::string>(&no_text, 1), nullptr);
+}
+
+void Room::fan_out(std::vector<SharedEvent>& events, Subscriber* author) {
+  // All retained before any is encoded: should memory run out while encoding, what was numbered (and
+  // stored) is still served by replay and history, not a gap behind a `complete` recovery.
+  for (const auto& event : events) retained_.push(event, event->ts);
+  // Runs of messages and runs of joins and leaves go to different subscribers. LocalEngine's batches
+  // are one run each; a batch delivered from elsewhere (DeliverSequenced) may mix them.
+  std::size_t begin = 0;
+  while (begin < events.size()) {
+    const bool messages = events[begin]->type == EventType::message;
+    std::size_t end = begin + 1;
+    while (end < events.size() && (events[end]->type == EventType::message) == messages) ++end;
+    encode(events, begin, end, messages);
+    if (messages) {
+      deliver_messages(author);
+    } else {
+      deliver_presence();
+    }
+    begin = end;
   }
+  events.clear();
+}
 
+void Room::encode(const std::vector<SharedEvent>& events, std::size_t begin, std::size_t end, bool messages) {
+  // Encode each event once per format in use; every subscriber shares the same bytes.
+  const bool want_json = messages ? subscribers_.size() > text_subscribers_ : presence_subscribers_ > 0;
+  const bool want_text = messages && text_subscribers_ > 0;
+  for (std::size_t i = begin; i < end; ++i) {
+    const StoredEvent& event = *events[i];
+    if (want_json) json_frames_.push_back(encode_json(event));
+    if (want_text) text_frames_.push_back(protocol::share(protocol::text_frame(event.text)));
+  }
+}
+
+void Room::deliver_messages(Subscriber* author) {
   // The whole batch goes into each queue at once: one lock, one wake-up, one gather write. The author
   // goes first: the sooner it sees its own messages, the sooner it sends more, and the fuller the next
   // batch is while the room is still writing to everyone else.
-  Subscriber* author = command.author.get();
   if (author && is_member(*author)) deliver(*author);
   for (auto& subscriber : subscribers_) {
     if (subscriber.get() != author) deliver(*subscriber);
   }
   json_frames_.clear();
   text_frames_.clear();
-  close_too_slow();
-  store(command.reply, first_id);
+}
+
+void Room::deliver_presence() {
+  if (json_frames_.empty()) return;  // nobody wants joins and leaves
+  for (auto& subscriber : subscribers_) {
+    if (subscriber->wants_presence_events()) deliver(*subscriber);
+  }
+  json_frames_.clear();
 }
 
 void Room::close_too_slow() {
@@ -241,84 +289,23 @@ void Room::close_too_slow() {
 
 // ---- history ----------------------------------------------------------------------------------------------
 
-SharedEvent Room::record(EventType type, const std::string& name, std::string text, std::int64_t ts) {
-  auto event = std::make_shared<const StoredEvent>(StoredEvent{++last_id_, ts, type, name, std::move(text)});
-  history_.push_back(event);
-  unstored_.push_back(event);
-  trim_history(ts);
-  return event;
-}
-
-void Room::trim_history(std::int64_t now) {
-  while (history_.size() > settings_.max_events) history_.pop_front();
-  const std::int64_t oldest_kept = now - settings_.max_age.count();
-  while (!history_.empty() && history_.front()->ts < oldest_kept) history_.pop_front();
-}
-
-void Room::store_recorded() {
+void Room::commit_recorded() {
   std::shared_ptr<PublishReply> no_reply;
-  store(no_reply, 0);
-}
-
-void Room::store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id) {
-  const bool sync = settings_.durability == config::History::Durability::sync;
-  HistoryStore::Committed committed;
-  // `reply` is let go of only once it is answered or handed to the store, whose append() never throws
-  // and always runs the callback: should anything before that throw, refuse() answers it instead, and
-  // never a second time.
-  if (reply && sync) {
-    // sync: the publisher hears its id only once the event is on disk.
-    committed = [reply, first_id](bool ok) {
-      reply->try_send(ok ? asio::error_code{} : asio::error::no_recovery, first_id);
-    };
-  } else if (reply) {
-    std::exchange(reply, nullptr)->try_send(asio::error_code{}, first_id);
-  }
-  if (unstored_.empty()) {
-    if (committed) committed(true);
-    reply = nullptr;
-    return;
-  }
-  std::vector<SharedEvent> events;
-  events.swap(unstored_);
-  store_.append(name_, std::move(events), oldest_retained(), std::move(committed));
-  reply = nullptr;
-}
-
-std::uint64_t Room::oldest_retained() const {
-  return history_.empty() ? last_id_ + 1 : history_.front()->id;
-}
-
-std::size_t Room::first_after(std::uint64_t id) const {
-  const auto found = std::partition_point(history_.begin(), history_.end(),
-                                          [id](const SharedEvent& event) { return event->id <= id; });
-  return static_cast<std::size_t>(found - history_.begin());
-}
-
-void Room::announce(EventType type, const std::string& name) {
-  const auto event = record(type, name, {}, event_time_now());
-  if (presence_subscribers_ == 0) return;
-  json_frames_.push_back(encode_json(*event));
-  for (auto& subscriber : subscribers_) {
-    if (subscriber->wants_presence_events()) deliver(*subscriber);
-  }
-  json_frames_.clear();
+  engine_->commit(no_reply, retained_.oldest());
 }
 
 void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch) {
-  trim_history(event_time_now());
-  const std::uint64_t oldest = oldest_retained();
+  const auto missed = retained_.replay(since, event_time_now());
   // Complete: the client's epoch, an id we gave, and nothing after it trimmed away.
-  const bool complete = (epoch.empty() || epoch == epoch_) && since <= last_id_ && since + 1 >= oldest;
+  const bool complete = (epoch.empty() || epoch == epoch_) && missed.complete;
   const bool json = subscriber.format() == EventFormat::json;
   std::vector<SharedFrame> frames;
   if (json) {
     const std::string payload = protocol::recovered_json(name_, epoch_, complete, max_message_size_);
     frames.push_back(protocol::share(protocol::text_frame(payload)));
   }
-  const std::size_t first = first_after(since);
-  for (std::size_t i = first; i < history_.size(); ++i) {
-    const StoredEvent& event = *history_[i];
+  for (auto i = missed.events.begin; i != missed.events.end; ++i) {
+    const StoredEvent& event = **i;
     if (event.type == EventType::message) {
       frames.push_back(json ? encode_json(event) : protocol::share(protocol::text_frame(event.text)));
     } else if (subscriber.wants_presence_events()) {
@@ -330,24 +317,16 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
 }
 
 void Room::handle(HistoryQuery& command) {
-  trim_history(event_time_now());
-  // Ids grow but may skip (after a crash): positions are found by search, not by subtraction.
-  const std::size_t end = command.before == 0 ? history_.size() : first_after(command.before - 1);
-  const std::size_t begin = end > command.limit ? end - command.limit : 0;
-
+  const auto page = retained_.page(command.before, command.limit, event_time_now());
   std::vector<protocol::Event> events;
-  events.reserve(end - begin);
-  for (std::size_t i = begin; i < end; ++i) events.push_back(json_event(*history_[i]));
-  std::string body = protocol::history_page_json(
-      name_, epoch_, events, begin > 0 ? std::optional<std::uint64_t>(history_[begin]->id) : std::nullopt);
+  events.reserve(page.events.size());
+  for (auto i = page.events.begin; i != page.events.end; ++i) events.push_back(json_event(**i));
+  std::string body = protocol::history_page_json(name_, epoch_, events, page.next_before);
   std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
 }
 
 void Room::handle(PresenceQuery& command) {
-  std::vector<protocol::PresenceEntry> users;
-  users.reserve(sessions_by_name_.size());
-  for (const auto& [name, sessions] : sessions_by_name_) users.push_back({name, sessions});
-  std::sort(users.begin(), users.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  const auto users = presence_.entries();
   std::string body = protocol::presence_json(name_, users);
   std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
 }

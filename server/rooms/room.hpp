@@ -1,14 +1,13 @@
-// One chat room: an actor that owns its subscriber list and event ids. Everything reaches it through
-// its inbox channel, so its state needs no lock and ids are assigned in the order events are delivered.
+// One chat room: an actor that owns its subscriber list, its presence and its retained events, and fans
+// out events its engine numbered (server/engine/engine.hpp). Everything reaches it through its inbox
+// channel, so its state needs no lock and events are fanned out in the order they are numbered.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <optional>
+#include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -17,18 +16,21 @@
 
 #include "config/config.hpp"
 #include "protocol/json.hpp"
+#include "server/engine/engine.hpp"
+#include "server/rooms/presence.hpp"
+#include "server/rooms/retained_events.hpp"
 #include "server/rooms/room_command.hpp"
 #include "server/rooms/subscriber.hpp"
-#include "server/store/history_store.hpp"
 
 namespace chatd {
 
 class Room : public std::enable_shared_from_this<Room> {
  public:
-  // `history` is what the store remembers of this room. `max_message_size` (limits.max_message_size) is
-  // told to resuming clients in `recovered`, so a page can check a message before sending it.
-  Room(std::string name, asio::io_context& context, HistoryStore& store, const config::History& settings,
-       std::size_t max_message_size, HistoryStore::RoomHistory history);
+  // `engine` numbers and stores the room's events; the room starts from the history it loaded
+  // (Engine::take_loaded_history). `max_message_size` (limits.max_message_size) is told to resuming
+  // clients in `recovered`, so a page can check a message before sending it.
+  Room(std::string name, asio::io_context& context, std::unique_ptr<Engine> engine,
+       const config::History& settings, std::size_t max_message_size);
 
   const std::string& name() const { return name_; }
 
@@ -48,6 +50,9 @@ class Room : public std::enable_shared_from_this<Room> {
   bool try_send(RoomCommand& command);
 
  private:
+  Room(std::string name, asio::io_context& context, HistoryStore::RoomHistory loaded,
+       std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size);
+
   using Inbox = asio::experimental::concurrent_channel<void(asio::error_code, RoomCommand)>;
 
   asio::awaitable<void> run();
@@ -58,22 +63,25 @@ class Room : public std::enable_shared_from_this<Room> {
   void handle(PublishMessages& command);
   void handle(PresenceQuery& command);
   void handle(HistoryQuery& command);
+  void handle(DeliverSequenced& command);
   void refuse(RoomCommand& command);  // after a handle() threw: answers what it can
   void flush_if_backlogged();
   void leave(Subscriber& subscriber);
   bool is_member(const Subscriber& subscriber) const;
-  void deliver(Subscriber& subscriber);  // pushes the batch being published
-  void close_too_slow();
-  // History.
-  SharedEvent record(EventType type, const std::string& name, std::string text, std::int64_t ts);
-  // Hands the events recorded since the last call to the store, and answers `reply` (then null) now or,
-  // with durability sync, once they are on disk.
-  void store(std::shared_ptr<PublishReply>& reply, std::uint64_t first_id);
-  void store_recorded();  // the same, with no publisher to answer
-  void trim_history(std::int64_t now);
-  std::uint64_t oldest_retained() const;
-  std::size_t first_after(std::uint64_t id) const;  // index in history_ of the first event with a greater id
+  // Has the engine number new events (all `type`, one per text, taking the texts) and fans out those
+  // it numbered at once.
+  void sequence(EventType type, const std::string& name, std::span<std::string> texts, Subscriber* author);
   void announce(EventType type, const std::string& name);  // join, leave
+  // Retains numbered events (in id order) and pushes them to the subscribers that take them: messages to
+  // all, `author` first; joins and leaves to those who want them. `events` ends empty.
+  void fan_out(std::vector<SharedEvent>& events, Subscriber* author);
+  // Encodes events [begin, end), all messages or all joins and leaves, in each format that takes them.
+  void encode(const std::vector<SharedEvent>& events, std::size_t begin, std::size_t end, bool messages);
+  void deliver_messages(Subscriber* author);  // the frames encoded, to every subscriber
+  void deliver_presence();                    // the frames encoded, to those who want joins and leaves
+  void deliver(Subscriber& subscriber);       // pushes the frames encoded in its format
+  void close_too_slow();
+  void commit_recorded();  // Engine::commit for a command with no publisher to answer
   void replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch);
   protocol::Event json_event(const StoredEvent& event) const;
   SharedFrame encode_json(const StoredEvent& event) const;
@@ -83,16 +91,15 @@ class Room : public std::enable_shared_from_this<Room> {
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
   std::size_t text_subscribers_ = 0;  // the rest want JSON
   std::size_t presence_subscribers_ = 0;
-  std::unordered_map<std::string, std::uint32_t> sessions_by_name_;  // presence
-  std::uint64_t last_id_ = 0;
-  // History: the retained events, oldest first, with consecutive ids; the store keeps them on disk.
-  HistoryStore& store_;
-  const config::History& settings_;
+  Presence presence_;
+  std::unique_ptr<Engine> engine_;
   std::size_t max_message_size_;
   std::string epoch_;
-  std::deque<SharedEvent> history_;
-  std::vector<SharedEvent> unstored_;  // recorded during this command, handed to the store after it
-  // Scratch for one fan-out: the frames of a batch in each format, and the subscribers found too slow.
+  // History: the retained events; the engine keeps them beyond the process.
+  RetainedEvents retained_;
+  // Scratch for one fan-out: the events the engine numbered, the frames of a batch in each format, and
+  // the subscribers found too slow.
+  std::vector<SharedEvent> numbered_;
   std::vector<SharedFrame> json_frames_;
   std::vector<SharedFrame> text_frames_;
   std::vector<Subscriber*> too_slow_;

@@ -13,12 +13,12 @@
 #include <asio/error_code.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 
+#include "server/engine/publish_reply.hpp"
 #include "server/rooms/subscriber.hpp"
+#include "server/store/stored_event.hpp"
 
 namespace chatd {
 
-// Where an HTTP publisher waits for the id its message was given (an error: it could not be stored).
-using PublishReply = asio::experimental::concurrent_channel<void(asio::error_code, std::uint64_t)>;
 // Where a query (presence, history) waits for its answer: the JSON body.
 using QueryReply = asio::experimental::concurrent_channel<void(asio::error_code, std::string)>;
 
@@ -33,7 +33,7 @@ struct LeaveRoom {
   std::shared_ptr<Subscriber> subscriber;
 };
 
-// One or more messages, given consecutive ids.
+// One or more messages, given consecutive ids (by the room's engine).
 struct PublishMessages {
   std::shared_ptr<Subscriber> author;  // the author, if it is a subscriber (WebSocket): served first
   std::string name;                    // the author's name
@@ -51,6 +51,14 @@ struct HistoryQuery {
   std::shared_ptr<QueryReply> answer;
 };
 
-using RoomCommand = std::variant<JoinRoom, LeaveRoom, PublishMessages, PresenceQuery, HistoryQuery>;
+// Events numbered elsewhere (by an engine that does not number on the room's thread: Redis, engine.hpp),
+// in id order, for the room to fan out and retain. LocalEngine never sends it: its events are fanned
+// out in the command that made them.
+struct DeliverSequenced {
+  std::vector<SharedEvent> events;
+};
+
+using RoomCommand =
+    std::variant<JoinRoom, LeaveRoom, PublishMessages, PresenceQuery, HistoryQuery, DeliverSequenced>;
 
 }  // namespace chatd

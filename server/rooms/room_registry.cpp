@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "server/core/log.hpp"
+#include "server/engine/local_engine.hpp"
 
 namespace chatd {
 
@@ -22,8 +23,10 @@ RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History&
 }
 
 std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryStore::RoomHistory history) {
-  auto room = std::make_shared<Room>(name, workers_.next().context(), store_, history_,
-                                     limits_.max_message_size, std::move(history));
+  auto room =
+      std::make_shared<Room>(name, workers_.next().context(),
+                             std::make_unique<LocalEngine>(name, store_, history_, std::move(history)),
+                             history_, limits_.max_message_size);
   rooms_.emplace(name, room);
   room->start();
   return room;
