@@ -128,7 +128,7 @@ class ConfigError : public std::runtime_error {
 bool is_valid_room_name(std::string_view name);
 
 // The largest config chatd reads: a config is a few KiB, and yaml-cpp holds a whole file in memory.
-inline constexpr std::size_t kMaxConfigSize = 1024 * 1024;
+inline constexpr std::size_t max_config_size = 1024 * 1024;
 
 // Loads and validates. Relative static.root and history.path are resolved against the folder of `path`.
 // Also checks, without changing anything, what the server would find on the file system at start-up:

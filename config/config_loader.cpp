@@ -50,8 +50,8 @@ ConfigError::ConfigError(std::string file, std::string key, int line, int column
       column_(column) {}
 
 bool is_valid_room_name(std::string_view name) {
-  constexpr std::size_t kMaxRoomNameLength = 64;
-  if (name.empty() || name.size() > kMaxRoomNameLength) return false;
+  constexpr std::size_t max_room_name_length = 64;
+  if (name.empty() || name.size() > max_room_name_length) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
@@ -62,9 +62,9 @@ namespace {
 
 // websocketpp's parser stops at 16000 bytes and counts one byte more per line than the request has:
 // 12 KiB keeps even a head of very short lines inside it.
-constexpr std::size_t kMaxHttpHeaderSize = 12 * 1024;
-constexpr std::size_t kGiB = std::size_t{1} << 30;
-constexpr const char* kRoomNameRule = "1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'";
+constexpr std::size_t max_http_header_size = 12 * 1024;
+constexpr std::size_t one_gib = std::size_t{1} << 30;
+constexpr const char* room_name_rule = "1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'";
 
 using Keys = std::vector<std::string_view>;
 
@@ -115,12 +115,12 @@ std::string child_key(const std::string& parent, std::string_view name) {
 
 // How a value looks in an error message: "'abc'", "a map", "a list" or "nothing".
 std::string describe(const YAML::Node& value) {
-  constexpr std::size_t kMaxShown = 60;
+  constexpr std::size_t max_shown = 60;
   switch (value.Type()) {
     case YAML::NodeType::Scalar: {
       const std::string& text = value.Scalar();
-      if (text.size() <= kMaxShown) return "'" + text + "'";
-      return "'" + text.substr(0, kMaxShown) + "...'";
+      if (text.size() <= max_shown) return "'" + text + "'";
+      return "'" + text.substr(0, max_shown) + "...'";
     }
     case YAML::NodeType::Sequence:
       return "a list";
@@ -204,10 +204,11 @@ class Loader {
       : file_(std::move(file)), base_dir_(std::move(base_dir)), checks_(checks) {}
 
   Config load(std::string_view yaml) const {
-    if (yaml.size() > kMaxConfigSize) {
+    if (yaml.size() > max_config_size) {
       throw ConfigError(file_, "", 0, 0,
-                        "larger than " + std::to_string(kMaxConfigSize) + " bytes (" +
-                            std::to_string(kMaxConfigSize >> 20) + " MiB), the most chatd reads as a config");
+                        "larger than " + std::to_string(max_config_size) + " bytes (" +
+                            std::to_string(max_config_size >> 20) +
+                            " MiB), the most chatd reads as a config");
     }
     Config config;
     WrittenPaths written;
@@ -427,10 +428,10 @@ class Loader {
     const Section section = read_map(field, {"max_message_size", "max_header_size"});
     if (const Field* message = section.find("max_message_size")) {
       limits.max_message_size =
-          size_in_range(*message, 1, kGiB, "a size from 1 byte to 1GiB, such as 65536 or 64KiB");
+          size_in_range(*message, 1, one_gib, "a size from 1 byte to 1GiB, such as 65536 or 64KiB");
     }
     if (const Field* header = section.find("max_header_size")) {
-      limits.max_header_size = size_in_range(*header, 256, kMaxHttpHeaderSize,
+      limits.max_header_size = size_in_range(*header, 256, max_http_header_size,
                                              "a size from 256 bytes to 12KiB, such as 8192 or 8KiB");
     }
   }
@@ -595,7 +596,7 @@ class Loader {
   }
 
   std::string room_name(const Field& field) const {
-    const std::string expected = std::string("a room name of ") + kRoomNameRule;
+    const std::string expected = std::string("a room name of ") + room_name_rule;
     std::string name = string_value(field, expected);
     if (!is_valid_room_name(name)) fail_expected(field, expected);
     return name;
@@ -627,7 +628,7 @@ class Loader {
     for (const Field& item : list_items(field, "a list of room names such as [general, random]")) {
       const std::string& name = item.value.Scalar();
       if (!is_valid_room_name(name))
-        fail(item, "'" + name + "' is not a valid room name; use " + kRoomNameRule);
+        fail(item, "'" + name + "' is not a valid room name; use " + room_name_rule);
       if (std::find(names.begin(), names.end(), name) != names.end())
         fail(item, "room '" + name + "' is listed twice");
       names.push_back(name);
@@ -698,7 +699,7 @@ struct OpenFile {
 };
 
 // The file, or throws ConfigError with the reason it could not be read. Stops reading once it holds more
-// than kMaxConfigSize bytes, so that Loader::load refuses a larger file without reading all of it.
+// than max_config_size bytes, so that Loader::load refuses a larger file without reading all of it.
 std::string read_config_file(const std::string& path) {
   const auto cannot_read = [&path](int error) {
     return ConfigError(path, "", 0, 0, std::string("cannot read config file: ") + std::strerror(error));
@@ -714,7 +715,7 @@ std::string read_config_file(const std::string& path) {
 
   std::string contents;
   char buffer[8192];
-  while (contents.size() <= kMaxConfigSize) {
+  while (contents.size() <= max_config_size) {
     const ssize_t count = ::read(file.fd, buffer, sizeof buffer);
     if (count < 0 && errno == EINTR) continue;
     if (count < 0) throw cannot_read(errno);

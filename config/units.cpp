@@ -15,7 +15,7 @@ namespace {
 
 // Enough decimals for any sensible duration or size, and small enough that
 // fraction * multiplier cannot overflow 64 bits (10^9 * 2^30 < 2^60).
-constexpr int kMaxFractionDigits = 9;
+constexpr int max_fraction_digits = 9;
 
 // A non-negative decimal number: whole + fraction / denominator, e.g. "1.25" = 1 + 25 / 100.
 struct Decimal {
@@ -63,7 +63,7 @@ Quantity split_quantity(std::string_view text) {
   if (position < text.size() && text[position] == '.') {
     const std::size_t fraction_digits = count_digits(text, position + 1);
     if (fraction_digits == 0) throw std::invalid_argument("expected digits after the decimal point");
-    if (fraction_digits > kMaxFractionDigits)
+    if (fraction_digits > max_fraction_digits)
       throw std::invalid_argument("too many digits after the decimal point (at most 9)");
     quantity.number.fraction = parse_digits(text.substr(position + 1, fraction_digits));
     for (std::size_t i = 0; i < fraction_digits; ++i) quantity.number.denominator *= 10;
@@ -87,12 +87,13 @@ std::uint64_t add_checked(std::uint64_t a, std::uint64_t b, std::uint64_t limit)
 }
 
 std::uint64_t duration_unit_in_ms(std::string_view unit) {
-  constexpr std::uint64_t kSecond = 1000, kMinute = 60 * kSecond, kHour = 60 * kMinute, kDay = 24 * kHour;
-  if (unit.empty() || unit == "s") return kSecond;  // a bare number is seconds
+  constexpr std::uint64_t ms_per_second = 1000, ms_per_minute = 60 * ms_per_second,
+                          ms_per_hour = 60 * ms_per_minute, ms_per_day = 24 * ms_per_hour;
+  if (unit.empty() || unit == "s") return ms_per_second;  // a bare number is seconds
   if (unit == "ms") return 1;
-  if (unit == "m") return kMinute;
-  if (unit == "h") return kHour;
-  if (unit == "d") return kDay;
+  if (unit == "m") return ms_per_minute;
+  if (unit == "h") return ms_per_hour;
+  if (unit == "d") return ms_per_day;
   throw std::invalid_argument("unknown unit '" + std::string(unit) + "', use ms, s, m, h or d");
 }
 

@@ -5,16 +5,15 @@
 #include <string>
 #include <utility>
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "protocol/http_request.hpp"
 #include "protocol/http_response.hpp"
 #include "protocol/uri.hpp"
 #include "server/core/log.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 #include "server/http/outcome.hpp"
 #include "server/http/request.hpp"
 #include "server/http/request_rules.hpp"
@@ -25,8 +24,6 @@ namespace chatd {
 
 namespace {
 
-using asio::use_awaitable;
-using asio::experimental::as_tuple;
 using namespace asio::experimental::awaitable_operators;
 using protocol::error_response;
 using protocol::HttpRequestReader;
@@ -77,8 +74,8 @@ class HttpConnection {
 
 asio::awaitable<std::size_t> HttpConnection::read_some() {
   asio::steady_timer timer(socket_.get_executor(), idle_timeout);
-  auto reading = socket_.async_read_some(asio::buffer(buffer_), as_tuple(use_awaitable));
-  auto timing_out = timer.async_wait(as_tuple(use_awaitable));
+  auto reading = socket_.async_read_some(asio::buffer(buffer_), use_nothrow_awaitable);
+  auto timing_out = timer.async_wait(use_nothrow_awaitable);
   auto result = co_await (std::move(reading) || std::move(timing_out));
   if (result.index() == 1) co_return 0;  // idle too long
   auto [ec, size] = std::get<0>(result);
@@ -86,7 +83,7 @@ asio::awaitable<std::size_t> HttpConnection::read_some() {
 }
 
 asio::awaitable<bool> HttpConnection::write(const std::string& bytes) {
-  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
+  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(bytes), use_nothrow_awaitable);
   co_return !ec;
 }
 

@@ -3,11 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
-
 #include "protocol/chat_json.hpp"
 #include "protocol/publish_body.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 #include "server/http/errors.hpp"
 #include "server/http/request_rules.hpp"
 #include "server/http/routes.hpp"
@@ -58,7 +56,7 @@ asio::awaitable<Outcome> publish_route(Request& request) {
   RoomCommand command = std::move(publish);
   auto sending = lookup.room->send(std::move(command));
   if (!(co_await std::move(sending))) co_return respond_with(error_response(HttpError::room_shutting_down));
-  auto [ec, id] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  auto [ec, id] = co_await reply->async_receive(use_nothrow_awaitable);
   if (ec) co_return respond_with(error_response(publish_failure(ec), std::to_string(id)));
 
   Outcome outcome;

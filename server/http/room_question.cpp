@@ -1,8 +1,6 @@
 #include "server/http/room_question.hpp"
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
-
+#include "server/core/use_nothrow_awaitable.hpp"
 #include "server/http/errors.hpp"
 #include "server/http/request_rules.hpp"
 
@@ -20,8 +18,7 @@ asio::awaitable<Outcome> ask_room(Request& request, const protocol::QueryValue& 
   if (!lookup.room) co_return respond_with(error_response(lookup.refusal));
   auto sending = lookup.room->send(std::move(question));
   if (!(co_await std::move(sending))) co_return respond_with(error_response(HttpError::room_shutting_down));
-  auto [ec, body] =
-      co_await request.replies.query->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  auto [ec, body] = co_await request.replies.query->async_receive(use_nothrow_awaitable);
   if (ec) co_return respond_with(error_response(query_failure(ec)));
   Outcome outcome;
   outcome.response.content_type = "application/json";

@@ -1,18 +1,14 @@
 #include "server/net/listener.hpp"
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include "server/core/log.hpp"
 #include "server/core/report_exception.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 
 namespace chatd {
-
-using asio::use_awaitable;
-using asio::experimental::as_tuple;
 
 Listener::Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint) : acceptor_(context) {
   acceptor_.open(endpoint.protocol());
@@ -37,13 +33,13 @@ void Listener::stop() {
 asio::awaitable<void> Listener::accept_loop() {
   for (;;) {
     Worker& worker = workers_->next();
-    auto [ec, socket] = co_await acceptor_.async_accept(worker.context(), as_tuple(use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(worker.context(), use_nothrow_awaitable);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // Out of file descriptors, most likely: back off instead of spinning, and keep serving.
       log::warn("accept failed: ", ec.message());
       asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
-      co_await pause.async_wait(as_tuple(use_awaitable));
+      co_await pause.async_wait(use_nothrow_awaitable);
       continue;
     }
     asio::error_code ignored;

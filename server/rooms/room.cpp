@@ -5,14 +5,13 @@
 #include <utility>
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include "protocol/chat_json.hpp"
 #include "server/core/disconnect.hpp"
 #include "server/core/log.hpp"
 #include "server/core/report_exception.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 #include "server/core/worker_pool.hpp"
 
 namespace chatd {
@@ -53,8 +52,7 @@ void Room::stop() {
 }
 
 asio::awaitable<bool> Room::send(RoomCommand command) {
-  auto [ec] = co_await inbox_.async_send(asio::error_code{}, std::move(command),
-                                         asio::experimental::as_tuple(asio::use_awaitable));
+  auto [ec] = co_await inbox_.async_send(asio::error_code{}, std::move(command), use_nothrow_awaitable);
   co_return !ec;
 }
 
@@ -64,7 +62,7 @@ bool Room::try_send(RoomCommand& command) {
 
 asio::awaitable<void> Room::run() {
   for (;;) {
-    auto [ec, command] = co_await inbox_.async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+    auto [ec, command] = co_await inbox_.async_receive(use_nothrow_awaitable);
     if (ec) break;
     handle_or_refuse(command);
     flush_if_backlogged();

@@ -2,13 +2,12 @@
 
 #include <thread>
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include "server/core/log.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 #include "server/engine/local_engine.hpp"
 
 namespace chatd {
@@ -107,7 +106,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
     }
     reply->try_send(loaded ? asio::error_code{} : asio::error::no_memory, std::move(loaded));
   });
-  auto [ec, loaded] = co_await reply->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  auto [ec, loaded] = co_await reply->async_receive(use_nothrow_awaitable);
   if (ec == asio::error::no_memory) co_return refused({RoomError::out_of_memory, {}});
   if (ec || !loaded) co_return refused({RoomError::stopping, {}});
   if (loaded->refusal.error != RoomError::none) co_return refused(std::move(loaded->refusal));

@@ -2,25 +2,10 @@
 
 #include <random>
 
+#include "server/store/memory_history_store.hpp"
 #include "server/store/sqlite_history_store.hpp"
 
 namespace chatd {
-
-namespace {
-
-// history.store: memory. The rooms' own retained events are the whole history; nothing outlives the
-// process, so every room starts a new epoch when the server starts.
-class MemoryHistoryStore : public HistoryStore {
- public:
-  RoomHistory load(const std::string&) override { return RoomHistory{make_epoch(), 0, {}}; }
-  bool knows(const std::string&) override { return false; }
-  void append(const std::string&, std::vector<SharedEvent>, std::uint64_t, Committed committed) override {
-    if (committed) committed(true);
-  }
-  void close() override {}
-};
-
-}  // namespace
 
 std::string make_epoch() {
   static constexpr char hex[] = "0123456789abcdef";

@@ -237,6 +237,25 @@ void SqliteHistoryStore::run_writer() {
   }
 }
 
+void SqliteHistoryStore::step_and_reset(sqlite3_stmt* statement) {
+  const int step = sqlite3_step(statement);
+  sqlite3_reset(statement);
+  sqlite3_clear_bindings(statement);
+  if (step != SQLITE_DONE) throw StoreError(sqlite3_errmsg(db_));
+}
+
+void SqliteHistoryStore::insert_events(const Pending& pending) {
+  for (const auto& event : pending.events) {
+    bind_text(insert_event_, 1, pending.room);
+    sqlite3_bind_int64(insert_event_, 2, static_cast<sqlite3_int64>(event->id));
+    sqlite3_bind_int64(insert_event_, 3, event->ts);
+    sqlite3_bind_int(insert_event_, 4, static_cast<int>(event->type));
+    bind_text(insert_event_, 5, event->name);
+    bind_text(insert_event_, 6, event->text);
+    step_and_reset(insert_event_);
+  }
+}
+
 bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
   std::lock_guard lock(db_mutex_);
   struct RoomChange {
@@ -244,24 +263,10 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
     std::uint64_t kept_from = 0;
   };
   std::map<std::string_view, RoomChange> changes;
-  const auto step_and_reset = [this](sqlite3_stmt* statement) {
-    const int step = sqlite3_step(statement);
-    sqlite3_reset(statement);
-    sqlite3_clear_bindings(statement);
-    if (step != SQLITE_DONE) throw StoreError(sqlite3_errmsg(db_));
-  };
   try {
     exec("BEGIN");
     for (const auto& pending : batch) {
-      for (const auto& event : pending.events) {
-        bind_text(insert_event_, 1, pending.room);
-        sqlite3_bind_int64(insert_event_, 2, static_cast<sqlite3_int64>(event->id));
-        sqlite3_bind_int64(insert_event_, 3, event->ts);
-        sqlite3_bind_int(insert_event_, 4, static_cast<int>(event->type));
-        bind_text(insert_event_, 5, event->name);
-        bind_text(insert_event_, 6, event->text);
-        step_and_reset(insert_event_);
-      }
+      insert_events(pending);
       auto& change = changes[pending.room];
       if (!pending.events.empty()) change.last_id = std::max(change.last_id, pending.events.back()->id);
       change.kept_from = std::max(change.kept_from, pending.kept_from);

@@ -44,7 +44,10 @@ class SqliteHistoryStore : public HistoryStore {
 
   void open_schema();
   void run_writer();
-  bool commit(const std::vector<Pending>& batch);
+  bool commit(const std::vector<Pending>& batch);  // one transaction; false (logged) when it failed
+  // Writer thread, under db_mutex_, inside commit's transaction. Throw StoreError.
+  void insert_events(const Pending& pending);
+  void step_and_reset(sqlite3_stmt* statement);
   void exec(const char* sql);
   sqlite3_stmt* prepare(const char* sql);
   [[noreturn]] void fail(const std::string& what);

@@ -1,19 +1,13 @@
 #include "server/transport/stream_writer.hpp"
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "server/core/report_exception.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 #include "server/net/gather_send.hpp"
 
 namespace chatd {
-
-namespace {
-using asio::use_awaitable;
-using asio::experimental::as_tuple;
-}  // namespace
 
 void StreamWriter::flush() {
   if (writing_async_) return;  // the write loop will take what was queued
@@ -32,7 +26,7 @@ asio::awaitable<void> StreamWriter::drain() {
   if (writing_async_) {
     asio::steady_timer done(socket_.get_executor(), asio::steady_timer::time_point::max());
     loop_done_ = &done;
-    co_await done.async_wait(as_tuple(use_awaitable));
+    co_await done.async_wait(use_nothrow_awaitable);
     loop_done_ = nullptr;
   } else if (write_now() == Step::blocked) {
     writing_async_ = true;
@@ -81,7 +75,7 @@ asio::awaitable<void> StreamWriter::write_loop([[maybe_unused]] std::shared_ptr<
 asio::awaitable<void> StreamWriter::write_until_drained() {
   do {
     write_started_ = Clock::now();
-    auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, as_tuple(use_awaitable));
+    auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, use_nothrow_awaitable);
     write_started_ = {};
     batch_buffers_.clear();
     batch_.clear();

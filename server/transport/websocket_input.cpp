@@ -1,17 +1,11 @@
 #include "server/transport/websocket_input.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include "protocol/frame_builder.hpp"
 
 namespace chatd {
-
-namespace {
-using asio::use_awaitable;
-using asio::experimental::as_tuple;
-}  // namespace
 
 WebSocketInput::WebSocketInput(Owner& owner, Subscriber& subscriber, const config::Config& config,
                                Clock::time_point now)
@@ -181,7 +175,7 @@ asio::awaitable<void> WebSocketInput::throttle(Clock::duration wait) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor, wait);
   throttle_timer_ = &timer;
-  co_await timer.async_wait(as_tuple(use_awaitable));
+  co_await timer.async_wait(use_nothrow_awaitable);
   throttle_timer_ = nullptr;
 }
 

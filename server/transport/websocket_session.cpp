@@ -4,19 +4,15 @@
 #include <sstream>
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "server/core/log.hpp"
 #include "server/core/report_exception.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 
 namespace chatd {
 
 namespace {
-
-using asio::use_awaitable;
-using asio::experimental::as_tuple;
 
 // How long we wait for the peer's close frame after sending ours. Short, so shutdown finishes in 2 s.
 constexpr auto close_timeout = std::chrono::seconds(1);
@@ -50,7 +46,7 @@ asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   auto joining = room_->send(std::move(join));
   if (!(co_await std::move(joining))) co_return false;
   auto [ec, written] =
-      co_await asio::async_write(socket_, asio::buffer(handshake_response), as_tuple(use_awaitable));
+      co_await asio::async_write(socket_, asio::buffer(handshake_response), use_nothrow_awaitable);
   if (ec) co_return false;
   log::info("open peer=", peer_, " room=", room_->name(), " name=", name(),
             " format=", format_info(format()).name);
@@ -141,13 +137,14 @@ void WebSocketSession::handle_input(Clock::time_point now) {
       return end_reading();
     case WebSocketInput::Next::wait:
       // Something must wait (a token, room in the inbox): the read loop takes over from there.
-      asio::co_spawn(socket_.get_executor(), read_loop(), report_exception("websocket reader"));
+      asio::co_spawn(
+          socket_.get_executor(), [self = shared_from_this()] { return self->read_loop(); },
+          report_exception("websocket reader"));
       return;
   }
 }
 
 asio::awaitable<void> WebSocketSession::read_loop() {
-  auto self = shared_from_this();
   bool keep_reading = false;
   try {
     auto handling = input_.handle_waiting();
@@ -177,7 +174,9 @@ void WebSocketSession::input_failed(const std::exception& error) {
 // Reading is one chain: each step ends in exactly one of wait_for_input(), the read loop, or this, so
 // finish() is spawned once.
 void WebSocketSession::end_reading() {
-  asio::co_spawn(socket_.get_executor(), finish(), report_exception("websocket session"));
+  asio::co_spawn(
+      socket_.get_executor(), [self = shared_from_this()] { return self->finish(); },
+      report_exception("websocket session"));
 }
 
 // ---- writing ----------------------------------------------------------------------------------------

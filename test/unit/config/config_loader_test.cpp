@@ -407,11 +407,11 @@ TEST_CASE("a ',' outside [ ] and { } is an error, not a YAML parser that never f
         "test.yaml:1:1: expected a map of sections (listen, server, routes, ...), got 'a, b'");
 }
 
-TEST_CASE("a config larger than kMaxConfigSize is refused before it is parsed") {
+TEST_CASE("a config larger than max_config_size is refused before it is parsed") {
   const std::string line = "# a comment line of 32 bytes...\n";
   std::string largest;
-  while (largest.size() < kMaxConfigSize) largest += line;
-  largest.resize(kMaxConfigSize);
+  while (largest.size() < max_config_size) largest += line;
+  largest.resize(max_config_size);
   CHECK_NOTHROW(load_string(largest));
   CHECK(message_of(largest + "\n") ==
         "test.yaml: larger than 1048576 bytes (1 MiB), the most chatd reads as a config");
