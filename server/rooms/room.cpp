@@ -118,10 +118,7 @@ void Room::refuse(RoomCommand& command) {
             std::exchange(refused.answer, nullptr)->try_send(asio::error::no_memory, std::string{});
         } else if constexpr (std::is_same_v<Command, JoinRoom>) {
           // A join that failed before the subscriber was added: the one connection ends, with 1011.
-          if (refused.subscriber &&
-              refused.subscriber->queue().close(disconnect::out_of_memory.code,
-                                                disconnect::out_of_memory.reason, false))
-            refused.subscriber->wake_writer();
+          if (refused.subscriber) refused.subscriber->close(disconnect::out_of_memory, false);
         }
       },
       command);
@@ -278,9 +275,7 @@ void Room::close_too_slow() {
     Subscriber* subscriber = too_slow_.back();
     too_slow_.pop_back();
     if (!is_member(*subscriber)) continue;
-    if (subscriber->queue().close(disconnect::too_slow.code, disconnect::too_slow.reason, false)) {
-      subscriber->wake_writer();
-    }
+    subscriber->close(disconnect::too_slow, false);
     leave(*subscriber);
   }
 }

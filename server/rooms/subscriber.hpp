@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "server/core/disconnect.hpp"
 #include "server/rooms/event_format.hpp"
 #include "server/rooms/outbound_queue.hpp"
 
@@ -26,6 +27,12 @@ class Subscriber {
 
   // Any thread: a push said `wake`; the connection flushes its queue on its own thread.
   virtual void wake_writer() = 0;
+
+  // Any thread: queues the close frame `why` (after what is queued with `drain`, instead of it without)
+  // and wakes the writer to send it. Only the first close counts (OutboundQueue::close).
+  void close(Disconnect why, bool drain) {
+    if (queue_.close(why.code, why.reason, drain)) wake_writer();
+  }
 
  private:
   friend class Room;

@@ -1,9 +1,9 @@
 #include "server/transport/websocket_input.hpp"
-#include "server/core/use_nothrow_awaitable.hpp"
 
 #include <asio/this_coro.hpp>
 
 #include "protocol/frame_builder.hpp"
+#include "server/core/use_nothrow_awaitable.hpp"
 
 namespace chatd {
 
@@ -113,11 +113,13 @@ bool WebSocketInput::handle_control(protocol::IncomingMessage& message) {
       const auto payload = protocol::parse_close_payload(message.payload);
       peer_close_code_ = payload.code;
       if (!payload.valid) {
-        close(disconnect::invalid_close_frame.code, disconnect::invalid_close_frame.reason, false);
+        subscriber_.close(disconnect::invalid_close_frame, false);
       } else {
-        // Echo the peer's code (RFC 6455 5.5.1); no-op if our own close went first.
-        close(payload.code == protocol::close_code::no_status ? protocol::close_code::normal : payload.code,
-              "", true);
+        // Echo the peer's code, with no reason (RFC 6455 5.5.1); no-op if our own close went first.
+        const Disconnect echo{
+            payload.code == protocol::close_code::no_status ? protocol::close_code::normal : payload.code,
+            ""};
+        subscriber_.close(echo, true);
       }
       return false;
     }
@@ -129,11 +131,7 @@ bool WebSocketInput::handle_control(protocol::IncomingMessage& message) {
 
 void WebSocketInput::refuse(Disconnect why) {
   refused_ = true;
-  close(why.code, why.reason, false);
-}
-
-void WebSocketInput::close(std::uint16_t code, std::string_view reason, bool drain) {
-  if (subscriber_.queue().close(code, reason, drain)) subscriber_.wake_writer();
+  subscriber_.close(why, false);
 }
 
 void WebSocketInput::discard() {

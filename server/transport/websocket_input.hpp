@@ -92,7 +92,6 @@ class WebSocketInput {
   // Handles a message once it has what it needs. False: read no more.
   bool take(protocol::IncomingMessage& message);
   bool handle_control(protocol::IncomingMessage& message);
-  void close(std::uint16_t code, std::string_view reason, bool drain);
 
   RoomCommand batch_command();
   bool try_publish_batch();

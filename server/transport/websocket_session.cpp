@@ -223,7 +223,7 @@ void WebSocketSession::drop(std::string_view why) {
 }
 
 void WebSocketSession::close_going_away() {
-  if (queue().close(disconnect::going_away.code, disconnect::going_away.reason, true)) wake_writer();
+  close(disconnect::going_away, true);
 }
 
 void WebSocketSession::tick(Clock::time_point now) {
