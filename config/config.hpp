@@ -55,12 +55,21 @@ inline constexpr RouteKey route_keys[] = {
 struct Rooms {
   std::string default_room = "general";
   bool dynamic = true;
-  std::size_t max = 10000;
+  std::size_t max = 10000;                       // live rooms at once, counting names
   std::vector<std::string> names = {"general"};  // rooms that always exist
+  // A dynamic room with no subscribers and no request for this long is reclaimed: rooms.max bounds the rooms
+  // in use, not every name ever asked for. Its events stay in the store; its epoch keeps recovery exact.
+  Duration idle_timeout = std::chrono::minutes(5);
+  double create_rate = 20;    // new rooms per second per remote address (a token bucket)
+  double create_burst = 200;  // bucket size: rooms one address may create at once
 };
 
 struct Subscriber {
-  std::size_t queue = 16;  // messages queued per subscriber before it is closed as too slow
+  // A subscriber is closed as too slow (1008) when what it has not yet taken off the wire would pass either
+  // bound, or when one write makes no progress for write_timeout. Bytes decide; the count only guards
+  // against the per-frame overhead of a flood of tiny messages, so a burst is not mistaken for a slow client.
+  std::size_t queue = 4096;               // messages queued or being written, per subscriber
+  std::size_t queue_bytes = 1024 * 1024;  // bytes queued or being written, per subscriber (a replay counts)
   Duration write_timeout = std::chrono::seconds(5);
   Duration ping_interval = std::chrono::seconds(30);
   std::vector<std::string> allowed_origins;  // empty = any Origin
@@ -74,6 +83,14 @@ struct Publish {
 struct Limits {
   std::size_t max_message_size = 64 * 1024;
   std::size_t max_header_size = 8 * 1024;
+  // All subscribers' queues together; past it the largest queues are closed first (1008).
+  std::size_t max_queued_bytes = 512 * 1024 * 1024;
+  std::size_t max_connections = 20000;                 // open client connections, every route and transport
+  std::size_t max_connections_per_ip = 0;              // per remote address; 0 = no per-address bound
+  Duration header_timeout = std::chrono::seconds(10);  // a whole request head, from its first byte: 408
+  Duration body_timeout = std::chrono::seconds(30);    // a whole request body, after its head: 408
+  double handshake_rate = 100;    // WebSocket upgrades per second per remote address (a token bucket)
+  double handshake_burst = 1000;  // bucket size: upgrades one address may make at once
 };
 
 struct Static {

@@ -369,7 +369,13 @@ class Loader {
   }
 
   void read_rooms(const Field& field, Rooms& rooms) const {
-    const Section section = read_map(field, {"default", "dynamic", "max", "names"});
+    const Section section = read_map(
+        field, {"default", "dynamic", "max", "names", "idle_timeout", "create_rate", "create_burst"});
+    if (const Field* idle = section.find("idle_timeout")) rooms.idle_timeout = positive_duration(*idle);
+    if (const Field* rate = section.find("create_rate"))
+      rooms.create_rate = rate_per_second(*rate, "a number of rooms per second > 0, such as 20 or 0.5");
+    if (const Field* burst = section.find("create_burst"))
+      rooms.create_burst = bucket_size(*burst, "a number of rooms >= 1");
     const Field* default_room = section.find("default");
     const Field* dynamic = section.find("dynamic");
     const Field* max = section.find("max");
@@ -399,8 +405,12 @@ class Loader {
   }
 
   void read_subscriber(const Field& field, Subscriber& subscriber) const {
-    const Section section = read_map(field, {"queue", "write_timeout", "ping_interval", "allowed_origins"});
+    const Section section =
+        read_map(field, {"queue", "queue_bytes", "write_timeout", "ping_interval", "allowed_origins"});
     if (const Field* queue = section.find("queue")) subscriber.queue = whole_number(*queue, 1, 1000000);
+    if (const Field* bytes = section.find("queue_bytes")) {
+      subscriber.queue_bytes = size_in_range(*bytes, 1024, one_gib, "a size from 1KiB to 1GiB, such as 1MiB");
+    }
     if (const Field* timeout = section.find("write_timeout"))
       subscriber.write_timeout = positive_duration(*timeout);
     if (const Field* ping = section.find("ping_interval"))
@@ -412,20 +422,28 @@ class Loader {
 
   void read_publish(const Field& field, Publish& publish) const {
     const Section section = read_map(field, {"rate", "burst"});
-    if (const Field* rate = section.find("rate")) {
-      const std::string expected = "a number of messages per second > 0, such as 10 or 0.5";
-      publish.rate = number(*rate, expected);
-      if (publish.rate <= 0) fail_expected(*rate, expected);
-    }
-    if (const Field* burst = section.find("burst")) {
-      const std::string expected = "a number of messages >= 1";
-      publish.burst = number(*burst, expected);
-      if (publish.burst < 1) fail_expected(*burst, expected);
-    }
+    if (const Field* rate = section.find("rate"))
+      publish.rate = rate_per_second(*rate, "a number of messages per second > 0, such as 10 or 0.5");
+    if (const Field* burst = section.find("burst"))
+      publish.burst = bucket_size(*burst, "a number of messages >= 1");
+  }
+
+  // A token bucket's refill rate and size.
+  double rate_per_second(const Field& field, const std::string& expected) const {
+    const double rate = number(field, expected);
+    if (rate <= 0) fail_expected(field, expected);
+    return rate;
+  }
+  double bucket_size(const Field& field, const std::string& expected) const {
+    const double size = number(field, expected);
+    if (size < 1) fail_expected(field, expected);
+    return size;
   }
 
   void read_limits(const Field& field, Limits& limits) const {
-    const Section section = read_map(field, {"max_message_size", "max_header_size"});
+    const Section section = read_map(field, {"max_message_size", "max_header_size", "max_queued_bytes",
+                                             "max_connections", "max_connections_per_ip", "header_timeout",
+                                             "body_timeout", "handshake_rate", "handshake_burst"});
     if (const Field* message = section.find("max_message_size")) {
       limits.max_message_size =
           size_in_range(*message, 1, one_gib, "a size from 1 byte to 1GiB, such as 65536 or 64KiB");
@@ -434,6 +452,20 @@ class Loader {
       limits.max_header_size = size_in_range(*header, 256, max_http_header_size,
                                              "a size from 256 bytes to 12KiB, such as 8192 or 8KiB");
     }
+    if (const Field* queued = section.find("max_queued_bytes"))
+      limits.max_queued_bytes = size_in_range(*queued, 1024 * 1024, std::numeric_limits<std::size_t>::max(),
+                                              "a size of at least 1MiB, such as 512MiB");
+    if (const Field* connections = section.find("max_connections"))
+      limits.max_connections = whole_number(*connections, 1, 10000000);
+    if (const Field* per_ip = section.find("max_connections_per_ip"))
+      limits.max_connections_per_ip = whole_number(*per_ip, 0, 10000000);
+    if (const Field* header = section.find("header_timeout"))
+      limits.header_timeout = positive_duration(*header);
+    if (const Field* body = section.find("body_timeout")) limits.body_timeout = positive_duration(*body);
+    if (const Field* rate = section.find("handshake_rate"))
+      limits.handshake_rate = rate_per_second(*rate, "a number of upgrades per second > 0, such as 100");
+    if (const Field* burst = section.find("handshake_burst"))
+      limits.handshake_burst = bucket_size(*burst, "a number of upgrades >= 1");
   }
 
   void read_static(const Field& field, Static& static_files, std::optional<YAML::Mark>& written_at) const {

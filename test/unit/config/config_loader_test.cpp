@@ -123,7 +123,11 @@ void check_defaults(const Config& config) {
   CHECK(config.rooms.dynamic == true);
   CHECK(config.rooms.max == 10000);
   CHECK(config.rooms.names == std::vector<std::string>{"general"});
-  CHECK(config.subscriber.queue == 16);
+  CHECK(config.rooms.idle_timeout == 5min);
+  CHECK(config.rooms.create_rate == 20.0);
+  CHECK(config.rooms.create_burst == 200.0);
+  CHECK(config.subscriber.queue == 4096);
+  CHECK(config.subscriber.queue_bytes == 1024 * 1024);
   CHECK(config.subscriber.write_timeout == 5s);
   CHECK(config.subscriber.ping_interval == 30s);
   CHECK(config.subscriber.allowed_origins.empty());
@@ -131,6 +135,13 @@ void check_defaults(const Config& config) {
   CHECK(config.publish.burst == 8.0);
   CHECK(config.limits.max_message_size == 65536);
   CHECK(config.limits.max_header_size == 8192);
+  CHECK(config.limits.max_queued_bytes == 512u * 1024 * 1024);
+  CHECK(config.limits.max_connections == 20000);
+  CHECK(config.limits.max_connections_per_ip == 0);
+  CHECK(config.limits.header_timeout == 10s);
+  CHECK(config.limits.body_timeout == 30s);
+  CHECK(config.limits.handshake_rate == 100.0);
+  CHECK(config.limits.handshake_burst == 1000.0);
   CHECK(config.static_files.root == "static");
   CHECK(config.routes.presence == "/presence");
   CHECK(config.routes.history == "/history");
@@ -199,6 +210,7 @@ rooms:
   names: [lobby, random.chat, dev_ops-2]
 subscriber:
   queue: 100
+  queue_bytes: 2MiB
   write_timeout: 1500ms
   ping_interval: 1m
   allowed_origins:
@@ -228,6 +240,7 @@ log:
   CHECK(config.rooms.max == 3);
   CHECK(config.rooms.names == std::vector<std::string>{"lobby", "random.chat", "dev_ops-2"});
   CHECK(config.subscriber.queue == 100);
+  CHECK(config.subscriber.queue_bytes == 2 * 1024 * 1024);
   CHECK(config.subscriber.write_timeout == 1500ms);
   CHECK(config.subscriber.ping_interval == 60s);
   CHECK(config.subscriber.allowed_origins ==
@@ -323,7 +336,8 @@ TEST_CASE("an unknown nested key points at the key") {
   CHECK(error.line() == 5);
   CHECK(error.column() == 3);
   CHECK(std::string(error.what()) ==
-        "test.yaml:5:3: subscriber.queu: unknown key 'queu' (known: queue, write_timeout, ping_interval, "
+        "test.yaml:5:3: subscriber.queu: unknown key 'queu' (known: queue, queue_bytes, write_timeout, "
+        "ping_interval, "
         "allowed_origins)");
 }
 
@@ -902,4 +916,35 @@ TEST_CASE("a file without permission cannot be read") {
   }
   CHECK_THROWS_WITH_AS(load_file(path), (path + ": cannot read config file: Permission denied").c_str(),
                        ConfigError);
+}
+
+TEST_CASE("the hostile-input bounds: each key read, each out-of-range value refused at its value") {
+  const Config config = load_string(R"yaml(rooms: {idle_timeout: 90s, create_rate: 0.5, create_burst: 3}
+subscriber: {queue_bytes: 256KiB}
+limits: {max_queued_bytes: 64MiB, max_connections: 500, max_connections_per_ip: 20, header_timeout: 2s,
+         body_timeout: 250ms, handshake_rate: 5, handshake_burst: 10}
+)yaml");
+  CHECK(config.rooms.idle_timeout == 90s);
+  CHECK(config.rooms.create_rate == 0.5);
+  CHECK(config.rooms.create_burst == 3.0);
+  CHECK(config.subscriber.queue_bytes == 256 * 1024);
+  CHECK(config.limits.max_queued_bytes == 64 * 1024 * 1024);
+  CHECK(config.limits.max_connections == 500);
+  CHECK(config.limits.max_connections_per_ip == 20);
+  CHECK(config.limits.header_timeout == 2s);
+  CHECK(config.limits.body_timeout == 250ms);
+  CHECK(config.limits.handshake_rate == 5.0);
+  CHECK(config.limits.handshake_burst == 10.0);
+
+  CHECK(std::string(error_of("rooms: {create_rate: 0}").what()) ==
+        "test.yaml:1:22: rooms.create_rate: expected a number of rooms per second > 0, such as 20 or 0.5, "
+        "got '0'");
+  CHECK(std::string(error_of("limits: {handshake_burst: 0.5}").what()) ==
+        "test.yaml:1:27: limits.handshake_burst: expected a number of upgrades >= 1, got '0.5'");
+  CHECK(std::string(error_of("limits: {max_connections: 0}").what()).find("limits.max_connections") !=
+        std::string::npos);
+  CHECK(std::string(error_of("limits: {max_queued_bytes: 1KiB}").what()).find("at least 1MiB") !=
+        std::string::npos);
+  CHECK(std::string(error_of("subscriber: {queue_bytes: 1000}").what()).find("1KiB to 1GiB") !=
+        std::string::npos);
 }
