@@ -457,7 +457,9 @@ TEST_CASE("a section that is not a map is an error at its value") {
         "test.yaml:2:9: listen: expected a map with keys address, port, got '8080'");
 
   CHECK(std::string(error_of("rooms:\n  - general\n").what()) ==
-        "test.yaml:2:3: rooms: expected a map with keys default, dynamic, max, names, got a list");
+        "test.yaml:2:3: rooms: expected a map with keys default, dynamic, max, names, idle_timeout, "
+        "create_rate, "
+        "create_burst, got a list");
 }
 
 TEST_CASE("a key that is not a plain name is an error") {
