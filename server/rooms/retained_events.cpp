@@ -10,19 +10,32 @@ RetainedEvents::RetainedEvents(const config::History& settings, std::vector<Shar
                                std::uint64_t last_id)
     : settings_(settings),
       events_(std::make_move_iterator(loaded.begin()), std::make_move_iterator(loaded.end())),
+      encoded_(events_.size()),
       last_id_(last_id) {}
 
 void RetainedEvents::push(SharedEvent event, std::int64_t now) {
   const std::uint64_t id = event->id;
   events_.push_back(std::move(event));
+  encoded_.emplace_back();
   last_id_ = std::max(last_id_, id);
   trim(now);
 }
 
 void RetainedEvents::trim(std::int64_t now) {
-  while (events_.size() > settings_.max_events) events_.pop_front();
+  while (events_.size() > settings_.max_events) pop_oldest();
   const std::int64_t oldest_kept = now - settings_.max_age.count();
-  while (!events_.empty() && events_.front()->ts < oldest_kept) events_.pop_front();
+  while (!events_.empty() && events_.front()->ts < oldest_kept) pop_oldest();
+}
+
+void RetainedEvents::pop_oldest() {
+  events_.pop_front();
+  encoded_.pop_front();
+}
+
+RetainedEvents::Encoded* RetainedEvents::encoded_from_back(std::size_t back, const StoredEvent& event) {
+  if (back >= events_.size()) return nullptr;
+  const std::size_t index = events_.size() - 1 - back;
+  return events_[index].get() == &event ? &encoded_[index] : nullptr;
 }
 
 std::uint64_t RetainedEvents::oldest() const {
@@ -48,8 +61,8 @@ RetainedEvents::Page RetainedEvents::page(std::uint64_t before, std::size_t limi
 RetainedEvents::Replay RetainedEvents::replay(std::uint64_t since, std::int64_t now) {
   trim(now);
   const bool complete = since <= last_id_ && since + 1 >= oldest();
-  return Replay{Slice{events_.begin() + static_cast<std::ptrdiff_t>(first_after(since)), events_.end()},
-                complete};
+  const std::size_t first = first_after(since);
+  return Replay{Slice{events_.begin() + static_cast<std::ptrdiff_t>(first), events_.end()}, first, complete};
 }
 
 }  // namespace chatd

@@ -11,9 +11,12 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "protocol/frame_builder.hpp"
 #include "server/store/stored_event.hpp"
 
 namespace chatd {
+
+using protocol::SharedFrame;
 
 // Room thread only (part of the room's state).
 class RetainedEvents {
@@ -30,8 +33,16 @@ class RetainedEvents {
     std::optional<std::uint64_t> next_before;  // the `before` of the next older page; none: no older page
   };
   struct Replay {
-    Slice events;   // the retained events after `since`
-    bool complete;  // `since` is an id given, and nothing after it was trimmed away
+    Slice events;       // the retained events after `since`
+    std::size_t first;  // the index of events.begin, for encoded()
+    bool complete;      // `since` is an id given, and nothing after it was trimmed away
+  };
+  // An event's frames as sent, built once (at fan-out, or by the first replay that needs them) and
+  // shared by every replay after: a replay costs references, not a copy of the history per subscriber.
+  // Null until built. The text frame is built only for text subscribers.
+  struct Encoded {
+    SharedFrame json;
+    SharedFrame text;
   };
 
   // `loaded`: what the store kept, oldest first; `last_id`: the newest id ever given in this room (it
@@ -52,12 +63,19 @@ class RetainedEvents {
   // Trims as of `now`, then: the events after id `since`, and whether they are all that followed it.
   Replay replay(std::uint64_t since, std::int64_t now);
   const Events& events() const { return events_; }
+  // The frames of the event at `index` (0: the oldest retained), valid until the next push() or trim().
+  Encoded& encoded(std::size_t index) { return encoded_[index]; }
+  // The frames of the event `back` places from the newest (0: the newest), if it is still `event`
+  // (a push may have trimmed it already): where fan-out keeps the frames it built.
+  Encoded* encoded_from_back(std::size_t back, const StoredEvent& event);
 
  private:
-  std::size_t first_after(std::uint64_t id) const;  // index of the first event with a greater id
+  std::size_t first_after(std::uint64_t id) const;
+  void pop_oldest();  // index of the first event with a greater id
 
   const config::History& settings_;
   Events events_;
+  std::deque<Encoded> encoded_;  // one per event in events_, same order
   std::uint64_t last_id_;
 };
 

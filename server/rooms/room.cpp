@@ -23,17 +23,19 @@ constexpr std::size_t inbox_capacity = 4096;
 }  // namespace
 
 Room::Room(std::string name, asio::io_context& context, std::unique_ptr<Engine> engine,
-           const config::History& settings, std::size_t max_message_size)
+           const config::History& settings, std::size_t max_message_size, std::shared_ptr<QueueBudget> budget)
     // `engine` is passed on by reference: it is moved from only after take_loaded_history() ran.
     : Room(std::move(name), context, engine->take_loaded_history(), std::move(engine), settings,
-           max_message_size) {}
+           max_message_size, std::move(budget)) {}
 
 Room::Room(std::string name, asio::io_context& context, HistoryStore::RoomHistory loaded,
-           std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size)
+           std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size,
+           std::shared_ptr<QueueBudget> budget)
     : name_(std::move(name)),
       inbox_(context.get_executor(), inbox_capacity),
       engine_(std::move(engine)),
       max_message_size_(max_message_size),
+      budget_(std::move(budget)),
       epoch_(std::move(loaded.epoch)),
       retained_(settings, std::move(loaded.events), loaded.last_id) {}
 
@@ -106,6 +108,7 @@ void Room::handle_or_refuse(RoomCommand& command) {
 void Room::refuse(RoomCommand& command) {
   json_frames_.clear();
   text_frames_.clear();
+  json_bytes_ = text_bytes_ = 0;
   too_slow_.clear();  // they are found again by the next push that does not fit
   std::visit(
       [](auto& refused) {
@@ -136,6 +139,8 @@ void Room::handle(RoomCommand& command) {
 
 void Room::handle(JoinRoom& command) {
   auto& subscriber = command.subscriber;
+  // Counted in the server-wide budget before anything is queued, the replay included.
+  if (budget_) subscriber->queue().attach_budget(budget_, subscriber);
   // What it missed goes into its queue before anything live can: no gap, no duplicate.
   if (command.since) replay(*subscriber, *command.since, command.epoch);
   // Added first, counted after: should the list fail to grow, nothing counts a subscriber it lacks.
@@ -184,8 +189,9 @@ SharedFrame Room::encode_json(const StoredEvent& event) const {
 }
 
 void Room::deliver(Subscriber& subscriber) {
-  const auto& frames = subscriber.format() == EventFormat::json ? json_frames_ : text_frames_;
-  const auto pushed = subscriber.queue().push(frames);
+  const bool json = subscriber.format() == EventFormat::json;
+  const auto pushed =
+      subscriber.queue().push(json ? json_frames_ : text_frames_, json ? json_bytes_ : text_bytes_);
   if (pushed.status == OutboundQueue::Push::Status::full) too_slow_.push_back(&subscriber);
   if (pushed.wake) subscriber.wake_writer();
   if (pushed.backlog) backlog_ = true;
@@ -241,10 +247,21 @@ void Room::encode(const std::vector<SharedEvent>& events, std::size_t begin, std
   // Encode each event once per format in use; every subscriber shares the same bytes.
   const bool want_json = messages ? subscribers_.size() > text_subscribers_ : presence_subscribers_ > 0;
   const bool want_text = messages && text_subscribers_ > 0;
+  json_bytes_ = text_bytes_ = 0;
   for (std::size_t i = begin; i < end; ++i) {
     const StoredEvent& event = *events[i];
-    if (want_json) json_frames_.push_back(encode_json(event));
-    if (want_text) text_frames_.push_back(protocol::share(protocol::text_frame(event.text)));
+    // Kept with the retained event too, so a replay shares these frames instead of encoding again.
+    auto* kept = retained_.encoded_from_back(events.size() - 1 - i, event);
+    if (want_json) {
+      json_frames_.push_back(encode_json(event));
+      json_bytes_ += json_frames_.back()->size();
+      if (kept) kept->json = json_frames_.back();
+    }
+    if (want_text) {
+      text_frames_.push_back(protocol::share(protocol::text_frame(event.text)));
+      text_bytes_ += text_frames_.back()->size();
+      if (kept) kept->text = text_frames_.back();
+    }
   }
 }
 
@@ -287,26 +304,56 @@ void Room::commit_recorded() {
   engine_->commit(no_reply, retained_.oldest());
 }
 
+const SharedFrame& Room::retained_frame(std::size_t index, EventFormat format) {
+  auto& kept = retained_.encoded(index);
+  const StoredEvent& event = *retained_.events()[index];
+  if (format == EventFormat::text && event.type == EventType::message) {
+    if (!kept.text) kept.text = protocol::share(protocol::text_frame(event.text));
+    return kept.text;
+  }
+  if (!kept.json) kept.json = encode_json(event);
+  return kept.json;
+}
+
 void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch) {
   const auto missed = retained_.replay(since, event_time_now());
-  // Complete: the client's epoch, an id we gave, and nothing after it trimmed away.
-  const bool complete = (epoch.empty() || epoch == epoch_) && missed.complete;
   const bool json = subscriber.format() == EventFormat::json;
+  const bool presence = subscriber.wants_presence_events();
+  // A replay counts against the subscriber's byte bound, and may take half of it: the other half is
+  // for what is published while it is written. The newest missed events that fit go; walking from
+  // the newest back, only frames that are sent are built (and kept for the next replay), so a long
+  // history costs this thread no more work than half a queue.
+  const std::size_t queue_bytes = subscriber.queue().max_bytes();
+  const std::size_t budget = queue_bytes == OutboundQueue::unbounded ? queue_bytes : queue_bytes / 2;
+  const std::size_t count = missed.events.size();
+  std::size_t bytes = 0;
+  std::size_t taken = 0;  // events of the newest `taken`, some skipped (presence), go
+  bool cut = false;
+  std::vector<std::size_t> sent;  // indexes, newest first
+  for (; taken < count; ++taken) {
+    const std::size_t index = missed.first + count - 1 - taken;
+    const StoredEvent& event = *retained_.events()[index];
+    if (event.type != EventType::message && !presence) continue;
+    const std::size_t size = retained_frame(index, subscriber.format())->size();
+    if (bytes + size > budget) {
+      cut = true;
+      break;
+    }
+    bytes += size;
+    sent.push_back(index);
+  }
+  // Complete: the client's epoch, an id we gave, nothing after it trimmed away, and nothing cut here.
+  const bool complete = (epoch.empty() || epoch == epoch_) && missed.complete && !cut;
   std::vector<SharedFrame> frames;
+  frames.reserve(sent.size() + 1);
   if (json) {
     const std::string payload = protocol::recovered_json(name_, epoch_, complete, max_message_size_);
     frames.push_back(protocol::share(protocol::text_frame(payload)));
+    bytes += frames.back()->size();
   }
-  for (auto i = missed.events.begin; i != missed.events.end; ++i) {
-    const StoredEvent& event = **i;
-    if (event.type == EventType::message) {
-      frames.push_back(json ? encode_json(event) : protocol::share(protocol::text_frame(event.text)));
-    } else if (subscriber.wants_presence_events()) {
-      frames.push_back(encode_json(event));
-    }
-  }
-  // A replay is bounded by history.max_events, not by the live queue's limit.
-  if (subscriber.queue().push_replay(frames)) subscriber.wake_writer();
+  for (auto i = sent.rbegin(); i != sent.rend(); ++i)
+    frames.push_back(retained_frame(*i, subscriber.format()));
+  if (subscriber.queue().push_replay(frames, bytes)) subscriber.wake_writer();
 }
 
 void Room::handle(HistoryQuery& command) {

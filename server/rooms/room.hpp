@@ -18,6 +18,7 @@
 #include "protocol/json.hpp"
 #include "server/engine/engine.hpp"
 #include "server/rooms/presence.hpp"
+#include "server/rooms/queue_budget.hpp"
 #include "server/rooms/retained_events.hpp"
 #include "server/rooms/room_command.hpp"
 #include "server/rooms/subscriber.hpp"
@@ -29,8 +30,11 @@ class Room : public std::enable_shared_from_this<Room> {
   // `engine` numbers and stores the room's events; the room starts from the history it loaded
   // (Engine::take_loaded_history). `max_message_size` (limits.max_message_size) is told to resuming
   // clients in `recovered`, so a page can check a message before sending it.
+  // `budget` (limits.max_queued_bytes) counts every subscriber's queue; none: queues are bounded only
+  // each on its own.
   Room(std::string name, asio::io_context& context, std::unique_ptr<Engine> engine,
-       const config::History& settings, std::size_t max_message_size);
+       const config::History& settings, std::size_t max_message_size,
+       std::shared_ptr<QueueBudget> budget = nullptr);
 
   const std::string& name() const { return name_; }
 
@@ -51,7 +55,8 @@ class Room : public std::enable_shared_from_this<Room> {
 
  private:
   Room(std::string name, asio::io_context& context, HistoryStore::RoomHistory loaded,
-       std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size);
+       std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size,
+       std::shared_ptr<QueueBudget> budget);
 
   using Inbox = asio::experimental::concurrent_channel<void(asio::error_code, RoomCommand)>;
 
@@ -85,6 +90,8 @@ class Room : public std::enable_shared_from_this<Room> {
   void replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch);
   protocol::Event json_event(const StoredEvent& event) const;
   SharedFrame encode_json(const StoredEvent& event) const;
+  // The retained event's frame in `format`, built once and kept with it (RetainedEvents::Encoded).
+  const SharedFrame& retained_frame(std::size_t index, EventFormat format);
 
   std::string name_;
   Inbox inbox_;
@@ -94,6 +101,7 @@ class Room : public std::enable_shared_from_this<Room> {
   Presence presence_;
   std::unique_ptr<Engine> engine_;
   std::size_t max_message_size_;
+  std::shared_ptr<QueueBudget> budget_;
   std::string epoch_;
   // History: the retained events; the engine keeps them beyond the process.
   RetainedEvents retained_;
@@ -102,6 +110,8 @@ class Room : public std::enable_shared_from_this<Room> {
   std::vector<SharedEvent> numbered_;
   std::vector<SharedFrame> json_frames_;
   std::vector<SharedFrame> text_frames_;
+  std::size_t json_bytes_ = 0;  // OutboundQueue::bytes_of(json_frames_), summed once per fan-out
+  std::size_t text_bytes_ = 0;
   std::vector<Subscriber*> too_slow_;
   bool backlog_ = false;  // a queue is half full: let the writers run
   std::atomic<bool> finished_{false};

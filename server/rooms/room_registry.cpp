@@ -14,7 +14,12 @@ namespace chatd {
 
 RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History& history,
                            const config::Limits& limits, HistoryStore& store, WorkerPool& workers)
-    : settings_(settings), history_(history), limits_(limits), store_(store), workers_(workers) {
+    : settings_(settings),
+      history_(history),
+      limits_(limits),
+      store_(store),
+      workers_(workers),
+      queue_budget_(std::make_shared<QueueBudget>(limits.max_queued_bytes)) {
   std::lock_guard lock(mutex_);
   for (const auto& name : settings_.names) add_locked(name, store_.load(name));
   if (!rooms_.count(settings_.default_room))
@@ -25,7 +30,7 @@ std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryS
   auto room =
       std::make_shared<Room>(name, workers_.next().context(),
                              std::make_unique<LocalEngine>(name, store_, history_, std::move(history)),
-                             history_, limits_.max_message_size);
+                             history_, limits_.max_message_size, queue_budget_);
   rooms_.emplace(name, room);
   room->start();
   return room;

@@ -59,6 +59,8 @@ class RoomRegistry {
   const config::Limits& limits_;
   HistoryStore& store_;
   WorkerPool& workers_;
+  // limits.max_queued_bytes, for every room's subscribers together.
+  std::shared_ptr<QueueBudget> queue_budget_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
   asio::thread_pool loader_{1};  // reads rooms' histories from the store

@@ -14,8 +14,13 @@ namespace chatd {
 
 class Subscriber {
  public:
-  Subscriber(std::size_t queue_limit, EventFormat format, std::string name, bool presence_events)
-      : queue_(queue_limit), format_(format), name_(std::move(name)), presence_events_(presence_events) {}
+  // `queue_limit` and `queue_bytes`: subscriber.queue and subscriber.queue_bytes.
+  Subscriber(std::size_t queue_limit, EventFormat format, std::string name, bool presence_events,
+             std::size_t queue_bytes = OutboundQueue::unbounded)
+      : queue_(queue_limit, queue_bytes),
+        format_(format),
+        name_(std::move(name)),
+        presence_events_(presence_events) {}
   virtual ~Subscriber() = default;
 
   OutboundQueue& queue() { return queue_; }

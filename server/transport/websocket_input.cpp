@@ -104,7 +104,9 @@ bool WebSocketInput::handle_control(protocol::IncomingMessage& message) {
       refuse(disconnect::binary_unsupported);
       return true;
     case Kind::ping:
-      if (subscriber_.queue().push_control(protocol::share(protocol::pong_frame(message.payload))))
+      // Coalesced: a pong still queued gives way to this one (RFC 6455 5.5.3), so a peer that floods
+      // pings and never reads is owed one pong, not one per ping (OutboundQueue::push_pong).
+      if (subscriber_.queue().push_pong(protocol::share(protocol::pong_frame(message.payload))))
         subscriber_.wake_writer();
       return true;
     case Kind::pong:

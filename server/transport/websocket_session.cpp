@@ -26,7 +26,8 @@ const SharedFrame& ping() {
 
 WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const config::Config& config,
                                    Options options)
-    : Subscriber(config.subscriber.queue, options.format, std::move(options.name), options.presence_events),
+    : Subscriber(config.subscriber.queue, options.format, std::move(options.name), options.presence_events,
+                 config.subscriber.queue_bytes),
       socket_(std::move(socket)),
       worker_(worker),
       config_(config),
