@@ -59,8 +59,9 @@ std::uint64_t id_of(const std::string& json) {
 class FakeSubscriber : public Subscriber {
  public:
   FakeSubscriber(std::string name, std::vector<std::string>* wake_log, std::size_t limit = 1000,
-                 EventFormat format = EventFormat::json, bool presence = true)
-      : Subscriber(limit, format, std::move(name), presence), wake_log_(wake_log) {}
+                 EventFormat format = EventFormat::json, bool presence = true,
+                 std::size_t queue_bytes = OutboundQueue::unbounded)
+      : Subscriber(limit, format, std::move(name), presence, queue_bytes), wake_log_(wake_log) {}
 
   void wake_writer() override {
     ++wakes;
@@ -362,6 +363,62 @@ TEST_CASE("room: recovery is incomplete for another epoch, trimmed events or an 
   REQUIRE(seen.size() == 2);  // recovered, its own join
   CHECK(field(seen[0], "complete") == "true");
   CHECK(id_of(seen[1]) == 11);
+}
+
+TEST_CASE("room: a replay past half of queue_bytes sends the newest events that fit, incomplete") {
+  // 20 retained events of 1000-byte texts (a JSON frame of about 1.1 KB each); queue_bytes 8 KiB: the
+  // replay may take 4 KiB, so the newest 3 go, oldest of them first, and `complete` is false.
+  std::vector<SharedEvent> retained;
+  for (std::uint64_t id = 1; id <= 20; ++id)
+    retained.push_back(message(id, std::string(1000, 'a' + id % 26)));
+  RoomUnderTest test(20, retained);
+  auto joiner = std::make_shared<FakeSubscriber>("a", nullptr, 1000, EventFormat::json, false, 8 * 1024);
+  test.join(joiner, 0);
+  CHECK(joiner->queue().held_bytes() <= 4 * 1024 + 200);  // the replay counts; plus the `recovered` frame
+  const auto seen = joiner->drain();
+  REQUIRE(seen.size() == 4);
+  CHECK(field(seen[0], "complete") == "false");
+  CHECK(id_of(seen[1]) == 18);
+  CHECK(id_of(seen[2]) == 19);
+  CHECK(id_of(seen[3]) == 20);
+  // A replay that fits is complete.
+  auto near = std::make_shared<FakeSubscriber>("b", nullptr, 1000, EventFormat::json, false, 8 * 1024);
+  test.join(near, 18);
+  const auto near_seen = near->drain();
+  REQUIRE(near_seen.size() == 3);
+  CHECK(field(near_seen[0], "complete") == "true");
+}
+
+TEST_CASE("room: replays share each event's frame instead of encoding it per subscriber") {
+  std::vector<SharedEvent> retained;
+  for (std::uint64_t id = 1; id <= 5; ++id) retained.push_back(message(id, "t" + std::to_string(id)));
+  RoomUnderTest test(5, retained);
+  auto first = test.subscriber("a", 1000, EventFormat::json, false);
+  auto second = test.subscriber("b", 1000, EventFormat::json, false);
+  test.join(first, 0);
+  test.join(second, 0);
+  std::vector<SharedFrame> one, two;
+  bool ends_with_close = false;
+  REQUIRE(first->queue().take(one, ends_with_close));
+  REQUIRE(second->queue().take(two, ends_with_close));
+  REQUIRE(one.size() == 6);  // recovered, 1 to 5
+  REQUIRE(two.size() == 6);
+  for (std::size_t i = 1; i < 6; ++i) CHECK(one[i].get() == two[i].get());  // the same bytes, built once
+  // Live frames are kept too: a later replay gets the very frame the fan-out sent.
+  test.send(RoomUnderTest::publish("c", {"live"}));
+  std::vector<SharedFrame> live;
+  REQUIRE(first->queue().take(live, ends_with_close));  // (the batch of the replay is now written)
+  live.clear();
+  REQUIRE(first->queue().take(live, ends_with_close) == false);
+  auto third = test.subscriber("d", 1000, EventFormat::json, false);
+  test.join(third, 5);
+  std::vector<SharedFrame> replayed;
+  REQUIRE(third->queue().take(replayed, ends_with_close));
+  REQUIRE(replayed.size() == 2);  // recovered, "live"
+  std::vector<SharedFrame> second_live;
+  REQUIRE(second->queue().take(second_live, ends_with_close));
+  REQUIRE(second_live.size() == 1);
+  CHECK(second_live[0].get() == replayed[1].get());
 }
 
 TEST_CASE("room: presence transitions: first session joins, last session leaves") {
