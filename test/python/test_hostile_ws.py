@@ -85,6 +85,7 @@ class RawClient:
         self.texts = []       # payloads of text frames, in order
         self.close_code = None
         self.eof = False
+        self._parse()  # frames that came in the same read as the 101 (a replay, often)
 
     def send(self, data):
         self.sock.setblocking(True)
