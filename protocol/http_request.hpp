@@ -1,6 +1,8 @@
 // Incremental reader for one HTTP/1.1 request, on websocketpp's http::parser.
-// Adds what that parser lacks: a configurable header limit (431), Content-Length checks,
-// a clear refusal of chunked bodies (411), and "Expect: 100-continue" detection.
+// Adds what that parser lacks: a configurable header limit (431), strict RFC 9112 framing of the head
+// (CRLF only, no obs-fold, token field names, no whitespace before the colon, no control characters, one
+// Host, a plain Content-Length: 400), a refusal of Transfer-Encoding (501; with Content-Length too, 400),
+// and "Expect: 100-continue" detection. docs/api.md lists the rules.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +31,8 @@ class HttpRequestReader {
 
   State state() const { return state_; }
   bool headers_complete() const { return state_ == State::reading_body || state_ == State::complete; }
-  // After failure: the status to answer with (400, 411, 413, 431, 505) and why.
+  // After failure: the status to answer with (400, 413, 431, 501, 505) and why. Every failure means the
+  // framing of what follows is unknown: the caller answers and closes the connection.
   int error_status() const { return error_status_; }
   const std::string& error_message() const { return error_message_; }
 
@@ -48,6 +51,7 @@ class HttpRequestReader {
  private:
   void fail(int status, std::string message);
   void on_headers(std::string_view head);
+  bool check_line_endings(std::string_view head, std::size_t from);
 
   std::unique_ptr<detail::RequestParser> parser_;
   std::size_t max_header_size_;

@@ -237,10 +237,10 @@ TEST_CASE("HttpRequestReader: unsupported HTTP version -> 505") {
   CHECK(parsed.reader.error_status() == 505);
 }
 
-TEST_CASE("HttpRequestReader: Transfer-Encoding chunked -> 411") {
+TEST_CASE("HttpRequestReader: Transfer-Encoding chunked -> 501") {
   Parsed parsed("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
   CHECK(parsed.reader.state() == HttpRequestReader::State::failed);
-  CHECK(parsed.reader.error_status() == 411);
+  CHECK(parsed.reader.error_status() == 501);
 }
 
 TEST_CASE("HttpRequestReader: body size limit") {
