@@ -1,8 +1,10 @@
 #include "server/http/http_connection.hpp"
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -28,7 +30,10 @@ using namespace asio::experimental::awaitable_operators;
 using protocol::error_response;
 using protocol::HttpRequestReader;
 
-// A connection that sends nothing for this long is closed: it holds a socket and memory for nothing.
+using Clock = std::chrono::steady_clock;
+
+// A connection that sends nothing between requests for this long is closed: it holds a socket and memory
+// for nothing. Once a request's first byte is in, its deadlines are limits.header_timeout and body_timeout.
 constexpr auto idle_timeout = std::chrono::seconds(60);
 
 // The peer's address ("?" if the socket has no peer any more) and port.
@@ -58,8 +63,17 @@ class HttpConnection {
   asio::awaitable<Upgrade> run();
 
  private:
-  asio::awaitable<std::size_t> read_some();
-  asio::awaitable<bool> write(const std::string& bytes);
+  enum class ReadEnd { bytes, closed, deadline };
+  struct Read {
+    ReadEnd end;
+    std::size_t size;
+  };
+  // Some bytes into buffer_, or why none came: the peer closed (or failed), or `deadline` passed.
+  asio::awaitable<Read> read_some(Clock::time_point deadline);
+  // All of `bytes`, or false: the peer failed or took nothing for subscriber.write_timeout.
+  asio::awaitable<bool> write(std::string_view bytes);
+  // An error response that closes the connection (a request that failed or missed its deadline).
+  asio::awaitable<void> refuse(int status, const std::string& message);
   // The route's outcome for one complete request; `leftover` is what was read after it.
   asio::awaitable<Outcome> route(const HttpRequestReader& request, std::string_view leftover);
 
@@ -72,19 +86,46 @@ class HttpConnection {
   ReplyChannels replies_;  // made on first use, reused by keep-alive requests
 };
 
-asio::awaitable<std::size_t> HttpConnection::read_some() {
-  asio::steady_timer timer(socket_.get_executor(), idle_timeout);
+asio::awaitable<HttpConnection::Read> HttpConnection::read_some(Clock::time_point deadline) {
+  asio::steady_timer timer(socket_.get_executor(), deadline);
   auto reading = socket_.async_read_some(asio::buffer(buffer_), use_nothrow_awaitable);
   auto timing_out = timer.async_wait(use_nothrow_awaitable);
   auto result = co_await (std::move(reading) || std::move(timing_out));
-  if (result.index() == 1) co_return 0;  // idle too long
+  if (result.index() == 1) co_return Read{ReadEnd::deadline, 0};
   auto [ec, size] = std::get<0>(result);
-  co_return ec ? 0 : size;
+  if (ec || size == 0) co_return Read{ReadEnd::closed, 0};
+  co_return Read{ReadEnd::bytes, size};
 }
 
-asio::awaitable<bool> HttpConnection::write(const std::string& bytes) {
-  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(bytes), use_nothrow_awaitable);
-  co_return !ec;
+// Each piece is raced against subscriber.write_timeout: a peer that takes no byte for that long (it does
+// not read, and the kernel's buffers are full) is dropped, as a stalled WebSocket subscriber is. The response
+// it would have pinned is freed with the connection. A timer, not a channel, so Asio 1.22's cancelled-receive
+// bug (toolchain notes) does not apply.
+asio::awaitable<bool> HttpConnection::write(std::string_view bytes) {
+  const auto timeout = context_.config.subscriber.write_timeout;
+  while (!bytes.empty()) {
+    asio::steady_timer timer(socket_.get_executor(), timeout);
+    auto writing = socket_.async_write_some(asio::buffer(bytes.data(), bytes.size()), use_nothrow_awaitable);
+    auto timing_out = timer.async_wait(use_nothrow_awaitable);
+    auto result = co_await (std::move(writing) || std::move(timing_out));
+    if (result.index() == 1) {
+      log::debug("http write timeout peer=", peer_, " unsent=", bytes.size());
+      co_return false;
+    }
+    auto [ec, written] = std::get<0>(result);
+    if (ec) co_return false;
+    bytes.remove_prefix(written);
+  }
+  co_return true;
+}
+
+asio::awaitable<void> HttpConnection::refuse(int status, const std::string& message) {
+  auto response = error_response(status, message);
+  response.close = true;
+  log::debug("bad request peer=", peer_, " status=", status, " ", message);
+  // Named, not built inside the co_await: g++ 12 miscompiles such temporaries (toolchain notes).
+  const std::string bytes = protocol::serialize(response);
+  co_await write(bytes);
 }
 
 asio::awaitable<Upgrade> HttpConnection::run() {
@@ -94,30 +135,45 @@ asio::awaitable<Upgrade> HttpConnection::run() {
   for (;;) {
     HttpRequestReader request(limits.max_header_size, max_body);
     bool continue_sent = false;
+    // The deadlines of one request (docs/security.md): before its first byte, the idle timeout; from its
+    // first byte, the whole head within limits.header_timeout, however the bytes trickle in (a byte does
+    // not restart the clock, so a drip of bytes cannot hold the connection); from the end of the head, the
+    // whole body within limits.body_timeout. A missed head or body deadline is 408 (RFC 9110 §15.5.9).
+    Clock::time_point head_deadline{};
+    Clock::time_point body_deadline{};
+    if (!input.empty()) head_deadline = Clock::now() + limits.header_timeout;  // pipelined: it has begun
     std::size_t used = request.feed(input);
     while (request.state() == HttpRequestReader::State::reading_headers ||
            request.state() == HttpRequestReader::State::reading_body) {
       input.erase(0, used);
+      const bool in_body = request.state() == HttpRequestReader::State::reading_body;
+      if (in_body && body_deadline == Clock::time_point{}) body_deadline = Clock::now() + limits.body_timeout;
       if (request.expects_continue() && !continue_sent) {
         continue_sent = true;
         static const std::string continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
         if (!(co_await write(continue_100))) co_return Upgrade{};
       }
-      const std::size_t size = co_await read_some();
-      if (size == 0) co_return Upgrade{};  // closed, failed, or idle
-      input.append(buffer_.data(), size);
+      const bool begun = head_deadline != Clock::time_point{};
+      const auto deadline = in_body ? body_deadline : begun ? head_deadline : Clock::now() + idle_timeout;
+      const auto read = co_await read_some(deadline);
+      if (read.end == ReadEnd::closed) co_return Upgrade{};
+      if (read.end == ReadEnd::deadline) {
+        if (!begun) co_return Upgrade{};  // idle between requests: nothing is owed
+        const std::string why = in_body ? "the request body did not arrive within limits.body_timeout"
+                                        : "the request head did not arrive within limits.header_timeout";
+        auto refusing = refuse(408, why);
+        co_await std::move(refusing);
+        co_return Upgrade{};
+      }
+      if (!begun) head_deadline = Clock::now() + limits.header_timeout;
+      input.append(buffer_.data(), read.size);
       used = request.feed(input);
     }
     input.erase(0, used);
 
     if (request.state() == HttpRequestReader::State::failed) {
-      auto response = error_response(request.error_status(), request.error_message());
-      response.close = true;
-      log::debug("bad request peer=", peer_, " status=", request.error_status(), " ",
-                 request.error_message());
-      // Named, not built inside the co_await: g++ 12 miscompiles such temporaries (toolchain notes).
-      const std::string bytes = protocol::serialize(response);
-      co_await write(bytes);
+      auto refusing = refuse(request.error_status(), request.error_message());
+      co_await std::move(refusing);
       co_return Upgrade{};
     }
 
