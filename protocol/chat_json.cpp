@@ -1,6 +1,7 @@
 #include "protocol/chat_json.hpp"
 
 #include <charconv>
+#include <vector>
 
 namespace chatd::protocol {
 
@@ -43,6 +44,42 @@ std::string history_page_json(std::string_view room, std::string_view epoch, std
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (i > 0) out.push_back(',');
     append_event_json(out, events[i]);
+  }
+  out.append("],\"next_before\":");
+  if (next_before) {
+    append_number(out, *next_before);
+  } else {
+    out.append("null");
+  }
+  out.append("}\n");
+  return out;
+}
+
+std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
+                              std::optional<std::uint64_t> next_before, std::size_t max_bytes) {
+  // The envelope's size with next_before at its widest (20 digits), then each event from the newest back,
+  // each encoded once, until the next would pass max_bytes.
+  std::string envelope;
+  append_room_and_epoch(envelope, room, epoch);
+  std::size_t size = envelope.size() + std::string_view(",\"events\":[],\"next_before\":}\n").size() + 20;
+  std::vector<std::string> encoded;
+  std::size_t first = events.size();
+  while (first > 0) {
+    std::string event;
+    append_event_json(event, events[first - 1]);
+    const std::size_t cost = event.size() + (encoded.empty() ? 0 : 1);  // the comma
+    if (!encoded.empty() && size + cost > max_bytes) break;
+    size += cost;
+    encoded.push_back(std::move(event));
+    --first;
+  }
+  if (first > 0) next_before = events[first].id;
+  std::string out = std::move(envelope);
+  out.reserve(size);
+  out.append(",\"events\":[");
+  for (auto i = encoded.rbegin(); i != encoded.rend(); ++i) {
+    if (i != encoded.rbegin()) out.push_back(',');
+    out.append(*i);
   }
   out.append("],\"next_before\":");
   if (next_before) {

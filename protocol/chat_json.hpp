@@ -23,6 +23,10 @@ std::string recovered_json(std::string_view room, std::string_view epoch, bool c
 // {"room":"ops","epoch":"...","events":[{...},...],"next_before":17}\n
 std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
                               std::optional<std::uint64_t> next_before);
+// The same page bounded in size: the newest of `events` whose body fits in `max_bytes` (always at least
+// one), and then next_before is the id of the oldest event kept, so the client asks on from there.
+std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
+                              std::optional<std::uint64_t> next_before, std::size_t max_bytes);
 
 struct PresenceEntry {
   std::string_view name;

@@ -39,6 +39,9 @@ asio::awaitable<Outcome> history_route(Request& request) {
     page.before = *before;
   }
   page.answer = query_reply(request);
+  // A page's body stays under the byte bound of a subscriber's queue: 1,000 large events would otherwise
+  // be tens of MiB held for one client (issue 10). The page then holds fewer than `limit` events.
+  page.max_bytes = request.context.config.subscriber.queue_bytes;
   auto asking = ask_room(request, room, std::move(page));
   co_return co_await std::move(asking);
 }

@@ -361,7 +361,8 @@ void Room::handle(HistoryQuery& command) {
   std::vector<protocol::Event> events;
   events.reserve(page.events.size());
   for (auto i = page.events.begin; i != page.events.end; ++i) events.push_back(json_event(**i));
-  std::string body = protocol::history_page_json(name_, epoch_, events, page.next_before);
+  // Bounded by the asker's max_bytes (subscriber.queue_bytes), so one page cannot pin more than that.
+  std::string body = protocol::history_page_json(name_, epoch_, events, page.next_before, command.max_bytes);
   std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
 }
 

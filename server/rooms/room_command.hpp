@@ -49,6 +49,7 @@ struct HistoryQuery {
   std::uint64_t before = 0;  // events older than this id (0: the newest)
   std::size_t limit = 0;     // at most this many events
   std::shared_ptr<QueryReply> answer;
+  std::size_t max_bytes = SIZE_MAX;  // the page's body stops before this (at least one event)
 };
 
 // Events numbered elsewhere (by an engine that does not number on the room's thread: Redis, engine.hpp),
