@@ -1,7 +1,10 @@
 // One message from an HTTP client: checks the body, the name and the room, takes a token from the
 // publisher's address, and answers 202 with the id the room gave the message.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <string>
+#include <string_view>
 
 #include "protocol/chat_json.hpp"
 #include "protocol/publish_body.hpp"
@@ -22,9 +25,33 @@ std::optional<protocol::HttpResponse> refuse_if_too_fast(const Request& request)
   return error_response(HttpError::publishing_too_fast, std::to_string(std::max<long long>(1, seconds)));
 }
 
+// A browser sends Origin on every cross-site POST (Fetch standard), and a text/plain form POST needs no
+// CORS preflight: without this check any page could publish as its visitors. Allowed: no Origin (curl, a
+// script), an Origin listed in subscriber.allowed_origins, or, when that list is empty, an Origin naming the
+// same host:port as the request's Host (the built-in chat page). Anything else is 403, as the WebSocket
+// upgrade answers a listed-origins mismatch (docs/security.md).
+bool publish_origin_allowed(const Request& request) {
+  const std::string& origin = request.http.header("Origin");
+  if (origin.empty()) return true;
+  const auto& allowed = request.context.config.subscriber.allowed_origins;
+  if (!allowed.empty()) return std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+  // "scheme://host[:port]": the part after "://" must be the Host header exactly (case aside). A default
+  // port left out by one side and written by the other is refused: browsers omit it, and so does Host.
+  const auto scheme_end = origin.find("://");
+  if (scheme_end == std::string::npos) return false;
+  const std::string_view authority = std::string_view(origin).substr(scheme_end + 3);
+  const std::string& host = request.http.header("Host");
+  return authority.size() == host.size() &&
+         std::equal(authority.begin(), authority.end(), host.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
 }  // namespace
 
 asio::awaitable<Outcome> publish_route(Request& request) {
+  if (!publish_origin_allowed(request))
+    co_return respond_with(protocol::error_response(403, "Origin is not allowed to publish"));
   const auto& limits = request.context.config.limits;
   const auto too_large = [&] {
     return respond_with(
