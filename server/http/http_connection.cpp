@@ -1,5 +1,6 @@
 #include "server/http/http_connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <memory>
@@ -70,8 +71,9 @@ class HttpConnection {
   };
   // Some bytes into buffer_, or why none came: the peer closed (or failed), or `deadline` passed.
   asio::awaitable<Read> read_some(Clock::time_point deadline);
-  // All of `bytes`, or false: the peer failed or took nothing for subscriber.write_timeout.
-  asio::awaitable<bool> write(std::string_view bytes);
+  // All of `head` then `body` (one gather write: the body is not copied behind the head), or false: the
+  // peer failed or took nothing for subscriber.write_timeout.
+  asio::awaitable<bool> write(std::string_view head, std::string_view body = {});
   // An error response that closes the connection (a request that failed or missed its deadline).
   asio::awaitable<void> refuse(int status, const std::string& message);
   // The route's outcome for one complete request; `leftover` is what was read after it.
@@ -101,20 +103,24 @@ asio::awaitable<HttpConnection::Read> HttpConnection::read_some(Clock::time_poin
 // not read, and the kernel's buffers are full) is dropped, as a stalled WebSocket subscriber is. The response
 // it would have pinned is freed with the connection. A timer, not a channel, so Asio 1.22's cancelled-receive
 // bug (toolchain notes) does not apply.
-asio::awaitable<bool> HttpConnection::write(std::string_view bytes) {
+asio::awaitable<bool> HttpConnection::write(std::string_view head, std::string_view body) {
   const auto timeout = context_.config.subscriber.write_timeout;
-  while (!bytes.empty()) {
+  while (!head.empty() || !body.empty()) {
     asio::steady_timer timer(socket_.get_executor(), timeout);
-    auto writing = socket_.async_write_some(asio::buffer(bytes.data(), bytes.size()), use_nothrow_awaitable);
+    const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
+                                                   asio::buffer(body.data(), body.size())};
+    auto writing = socket_.async_write_some(pieces, use_nothrow_awaitable);
     auto timing_out = timer.async_wait(use_nothrow_awaitable);
     auto result = co_await (std::move(writing) || std::move(timing_out));
     if (result.index() == 1) {
-      log::debug("http write timeout peer=", peer_, " unsent=", bytes.size());
+      log::debug("http write timeout peer=", peer_, " unsent=", head.size() + body.size());
       co_return false;
     }
     auto [ec, written] = std::get<0>(result);
     if (ec) co_return false;
-    bytes.remove_prefix(written);
+    const std::size_t from_head = std::min(written, head.size());
+    head.remove_prefix(from_head);
+    body.remove_prefix(written - from_head);
   }
   co_return true;
 }
@@ -182,8 +188,11 @@ asio::awaitable<Upgrade> HttpConnection::run() {
     if (outcome.upgrade) co_return Upgrade{std::move(outcome.upgrade), std::move(outcome.handshake_response)};
     const bool keep_alive = request.keep_alive() && !outcome.response.close;
     outcome.response.close = !keep_alive;
-    const std::string bytes = protocol::serialize(outcome.response, request.method() == "HEAD");
-    if (!(co_await write(bytes))) co_return Upgrade{};
+    // The head alone, and the body written from where it is: a large answer (a /history page) is held
+    // once, not twice.
+    const std::string head = protocol::serialize(outcome.response, true);
+    const std::string_view body = request.method() == "HEAD" ? std::string_view{} : outcome.response.body;
+    if (!(co_await write(head, body))) co_return Upgrade{};
     if (!keep_alive) {
       asio::error_code ignored;
       socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
