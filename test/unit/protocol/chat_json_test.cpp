@@ -2,6 +2,8 @@
 // goes in.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "protocol/chat_json.hpp"
@@ -26,6 +28,31 @@ TEST_CASE("history page: events oldest first, next_before a number or null") {
         "\n");
   CHECK(history_page_json("ops", "e1", {}, std::nullopt) ==
         "{\"room\":\"ops\",\"epoch\":\"e1\",\"events\":[],\"next_before\":null}\n");
+}
+
+TEST_CASE("history page bounded in bytes: the newest events that fit, at least one, next_before goes on") {
+  const std::string text(100, 'x');
+  std::vector<Event> events;
+  for (std::uint64_t id = 10; id < 20; ++id) events.push_back({id, "ops", "message", "alice", text, 1000});
+  const std::string whole = history_page_json("ops", "e1", events, 9);
+  // A bound above the whole page: the same bytes as the unbounded page.
+  CHECK(history_page_json("ops", "e1", events, 9, whole.size() + 20) == whole);
+  // A bound for about three events: the three newest (17, 18, 19), and the next page starts below 17.
+  const std::size_t one_event = (whole.size() - history_page_json("ops", "e1", {}, 9).size()) / events.size();
+  const std::size_t bound = history_page_json("ops", "e1", {}, 9).size() + 20 + 3 * one_event + 2;
+  const std::string three = history_page_json("ops", "e1", events, 9, bound);
+  CHECK(three.size() <= bound);
+  CHECK(three.find("\"id\":16,") == std::string::npos);
+  CHECK(three.find("{\"id\":17,") != std::string::npos);
+  CHECK(three.find("{\"id\":19,") != std::string::npos);
+  CHECK(three.ends_with(",\"next_before\":17}\n"));
+  // A bound below one event: that one event anyway, so a client always makes progress.
+  const std::string one = history_page_json("ops", "e1", events, std::nullopt, 1);
+  CHECK(one.find("{\"id\":19,") != std::string::npos);
+  CHECK(one.find("\"id\":18,") == std::string::npos);
+  CHECK(one.ends_with(",\"next_before\":19}\n"));
+  // Everything fits and there is no older page: next_before stays null.
+  CHECK(history_page_json("ops", "e1", events, std::nullopt, 1 << 20).ends_with(",\"next_before\":null}\n"));
 }
 
 TEST_CASE("presence: users in the order given, with their session counts") {
