@@ -132,8 +132,9 @@ def test_a_message_too_big_for_memory_closes_that_connection_with_1011():
 def test_a_history_too_big_for_memory_fails_alone_and_the_room_goes_on():
     skip_under_sanitizers()
     # The memory store keeps 192 MiB off the disk; the test before this one runs with SQLite.
+    # queue_bytes: 1GiB lets a /history page hold all 8 events (a page stops at queue_bytes, docs/api.md).
     yaml = ("limits: { max_message_size: 32MiB }\nhistory: { store: memory }\n"
-            "publish: { rate: 100000, burst: 100000 }\n")
+            "publish: { rate: 100000, burst: 100000 }\nsubscriber: { queue_bytes: 1GiB }\n")
     big = 24 * MiB
     with harness.ChatServer(yaml) as server:
         pid = server.process.pid
