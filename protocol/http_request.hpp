@@ -55,7 +55,6 @@ class HttpRequestReader {
 
   std::unique_ptr<detail::RequestParser> parser_;
   std::size_t max_header_size_;
-  std::size_t max_body_size_;
   std::string head_;  // header bytes until the blank line is seen
   State state_ = State::reading_headers;
   int error_status_ = 0;
