@@ -154,14 +154,9 @@ async def read_frame(reader):
     return b0 & 0x0F, await reader.readexactly(n)
 
 
-async def raw_subscribe(port, room, *, rcvbuf=None):
+async def raw_subscribe(port, room):
     """Opens a TCP connection, does the WebSocket handshake; returns (reader, writer)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write((f"GET /subscribe?room={room}&name=raw HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
@@ -192,6 +187,7 @@ async def wait_close(reader, timeout):
 
 
 def kill(writer, rst=False):
+    """Ends a raw client without a close frame: a FIN, or with rst a RST."""
     if rst:  # SO_LINGER 0: close sends a RST instead of a FIN
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -447,7 +443,11 @@ async def slow_client(server):
             await asyncio.sleep(1)
             continue
         try:
-            await asyncio.sleep(SLOW_HOLD)
+            try:
+                await asyncio.wait_for(STOP.wait(), SLOW_HOLD)
+                break  # the publishers stop with the run: a hold cut short says nothing, so it is not counted
+            except asyncio.TimeoutError:
+                pass
             # 1008 "too slow" somewhere in what is buffered, or EOF/RST (dropped after subscriber.write_timeout).
             outcome = await slow_outcome(sock, 3.0)
         finally:
@@ -700,8 +700,9 @@ def main():
     parser.add_argument("chatd")
     parser.add_argument("seconds", nargs="?", type=float, default=60.0)
     args = parser.parse_args()
-    if args.seconds < 8:
-        parser.error("a soak needs at least 8 seconds (a quarter of it is warm-up)")
+    if args.seconds < SLOW_HOLD + 5:
+        parser.error(f"a soak needs at least {SLOW_HOLD + 5:.0f} seconds: a slow client holds for {SLOW_HOLD:.0f} s "
+                     f"and then drains for up to 3 s")
     harness.CHATD = os.path.abspath(args.chatd)
     print(RSS_NOTE, flush=True)
     with harness.ChatServer(CONFIG) as server:
