@@ -40,6 +40,42 @@ void raise_open_file_limit() {
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) log::warn("could not raise the open-file limit");
 }
 
+// File descriptors chatd needs besides its client connections: the listening socket, the database and its
+// journal, the log, and each worker's epoll, eventfd and timerfd (Asio's epoll reactor), with room to spare.
+std::size_t reserved_descriptors(std::size_t threads) {
+  return 64 + 4 * threads;
+}
+
+// limits.max_connections, lowered to what the open-file limit leaves: a connection refused by count is
+// closed at once, while one that finds no descriptor makes accept() fail and the listener back off for
+// everyone (listener.cpp).
+std::size_t connection_bound(const config::Limits& limits, std::size_t threads) {
+  raise_open_file_limit();
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return limits.max_connections;
+  const std::size_t reserved = reserved_descriptors(threads);
+  const std::size_t available = limit.rlim_cur > reserved ? limit.rlim_cur - reserved : 1;
+  if (available < limits.max_connections) {
+    log::warn("limits.max_connections ", limits.max_connections, " lowered to ", available,
+              " by the open-file limit (ulimit -n ", limit.rlim_cur, ")");
+    return available;
+  }
+  return limits.max_connections;
+}
+
+ConnectionLimiter::Address address_key(const asio::ip::address& address) {
+  if (address.is_v6()) return address.to_v6().to_bytes();
+  return asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes();
+}
+
+// Holds the connection's place in the limiter for as long as it is served, however serving ends: the
+// frame (and the Slot in it) is destroyed after the last co_await, on an exception, or when the worker's
+// context is destroyed with the coroutine never run.
+asio::awaitable<void> serve_holding([[maybe_unused]] ConnectionLimiter::Slot slot,
+                                    asio::awaitable<void> serving) {
+  co_await std::move(serving);
+}
+
 std::optional<DatabaseLock> lock_database(const config::History& settings) {
   if (settings.store != config::History::Store::sqlite) return std::nullopt;
   return std::optional<DatabaseLock>(std::in_place, settings.path);
@@ -64,16 +100,20 @@ std::string page_url(const asio::ip::tcp::endpoint& endpoint, const std::string&
 Server::Server(config::Config config)
     : config_(std::move(config)),
       database_lock_(lock_database(config_.history)),
+      connections_(connection_bound(config_.limits, thread_count(config_.server.threads)),
+                   config_.limits.max_connections_per_ip),
       workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
       listener_(bind_listener(workers_.at(0), config_.listen)),
       store_(open_history_store(config_.history)),
       rooms_(config_.rooms, config_.history, config_.limits, *store_, workers_),
       http_limiter_(config_.publish.rate, config_.publish.burst),
+      handshake_limiter_(config_.limits.handshake_rate, config_.limits.handshake_burst),
+      room_creation_limiter_(config_.rooms.create_rate, config_.rooms.create_burst),
       static_files_(config_.static_files.root, config_.routes.static_files),
       router_(config_.routes),
-      context_{config_, workers_, rooms_, http_limiter_, static_files_, router_} {
+      context_{config_,       workers_, rooms_, http_limiter_, handshake_limiter_, room_creation_limiter_,
+               static_files_, router_} {
   log::set_level(config_.log.level);
-  raise_open_file_limit();
 }
 
 Server::~Server() = default;
@@ -87,9 +127,22 @@ int Server::run() {
   });
 
   workers_.start();
-  listener_->start(workers_, [this](asio::ip::tcp::socket socket, Worker& worker) {
-    return serve_http(std::move(socket), worker, context_);
-  });
+  // Listener thread: counted before anything is read or allocated for the connection.
+  listener_->start(
+      workers_,
+      [this](asio::ip::tcp::socket& socket, Worker& worker) -> std::optional<asio::awaitable<void>> {
+        asio::error_code ec;
+        const auto remote = socket.remote_endpoint(ec);
+        if (ec) return std::nullopt;  // gone already
+        auto slot = connections_.try_admit(address_key(remote.address()));
+        if (!slot) {
+          log::debug("connection refused: over limits.max_connections or max_connections_per_ip, from ",
+                     remote.address().to_string());
+          return std::nullopt;
+        }
+        auto serving = serve_http(std::move(socket), worker, context_);
+        return serve_holding(std::move(slot), std::move(serving));
+      });
   log_start();
   control.run();  // returns once the signal handler has run
   shut_down();

@@ -10,6 +10,7 @@
 #include "server/http/server_context.hpp"
 #include "server/http/static_files.hpp"
 #include "server/limits/address_limiter.hpp"
+#include "server/limits/connection_limiter.hpp"
 #include "server/net/listener.hpp"
 #include "server/rooms/room_registry.hpp"
 #include "server/store/database_lock.hpp"
@@ -34,11 +35,15 @@ class Server {
 
   config::Config config_;
   std::optional<DatabaseLock> database_lock_;  // history.store: sqlite; held until the store is closed
+  // Before the workers: a connection coroutine still in a worker's queue at shutdown holds a Slot.
+  ConnectionLimiter connections_;
   WorkerPool workers_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
   RoomRegistry rooms_;
   AddressLimiter http_limiter_;
+  AddressLimiter handshake_limiter_;      // limits.handshake_rate/burst, per remote address
+  AddressLimiter room_creation_limiter_;  // rooms.create_rate/burst, per remote address
   StaticFiles static_files_;
   Router router_;
   ServerContext context_;

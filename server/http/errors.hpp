@@ -19,9 +19,11 @@ enum class HttpError {
   malformed_query,           // a query parameter with a bad %XX escape
   message_too_large,         // detail: limits.max_message_size
   publishing_too_fast,       // detail: seconds to wait, the Retry-After header
+  upgrading_too_fast,        // limits.handshake_rate; detail: seconds to wait, the Retry-After header
   invalid_room_name,         // RoomError::invalid_name
   no_such_room,              // RoomError::no_such_room; detail: the name
   room_limit_reached,        // RoomError::room_limit_reached; detail: rooms.max
+  creating_rooms_too_fast,   // RoomError::creating_too_fast; detail: seconds to wait, the Retry-After header
   history_unreadable,        // RoomError::history_unreadable; detail: the name
   out_of_memory_loading,     // RoomError::out_of_memory
   server_stopping,           // RoomError::stopping

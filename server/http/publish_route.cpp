@@ -11,6 +11,7 @@
 #include "server/core/use_nothrow_awaitable.hpp"
 #include "server/http/errors.hpp"
 #include "server/http/request_rules.hpp"
+#include "server/http/room_question.hpp"
 #include "server/http/routes.hpp"
 
 namespace chatd {
@@ -71,7 +72,8 @@ asio::awaitable<Outcome> publish_route(Request& request) {
                                           : "http";
   if (!is_valid_name(name)) co_return respond_with(protocol::error_response(400, invalid_name_message));
   auto finding = request.context.rooms.find(
-      body.room ? *body.room : room_or_default(room_param, request.context.config.rooms));
+      body.room ? *body.room : room_or_default(room_param, request.context.config.rooms),
+      room_creation_gate(request));
   auto lookup = co_await std::move(finding);
   if (!lookup.room) co_return respond_with(error_response(lookup.refusal));
   if (auto too_fast = refuse_if_too_fast(request)) co_return respond_with(std::move(*too_fast));

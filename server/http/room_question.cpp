@@ -6,6 +6,13 @@
 
 namespace chatd {
 
+RoomRegistry::CreationGate room_creation_gate(const Request& request) {
+  // Two references: small enough for std::function to keep without allocating.
+  return [&limiter = request.context.room_creation_limiter, &address = request.address] {
+    return limiter.try_take(address, TokenBucket::Clock::now());
+  };
+}
+
 const std::shared_ptr<QueryReply>& query_reply(Request& request) {
   auto& reply = request.replies.query;
   if (!reply) reply = std::make_shared<QueryReply>(request.socket.get_executor(), 1);
@@ -13,7 +20,8 @@ const std::shared_ptr<QueryReply>& query_reply(Request& request) {
 }
 
 asio::awaitable<Outcome> ask_room(Request& request, const protocol::QueryValue& room, RoomCommand question) {
-  auto finding = request.context.rooms.find_existing(room_or_default(room, request.context.config.rooms));
+  auto finding = request.context.rooms.find_existing(room_or_default(room, request.context.config.rooms),
+                                                     room_creation_gate(request));
   auto lookup = co_await std::move(finding);
   if (!lookup.room) co_return respond_with(error_response(lookup.refusal));
   auto sending = lookup.room->send(std::move(question));

@@ -9,8 +9,14 @@
 #include "server/http/outcome.hpp"
 #include "server/http/request.hpp"
 #include "server/rooms/room_command.hpp"
+#include "server/rooms/room_registry.hpp"
 
 namespace chatd {
+
+// Worker thread only. What the registry asks before it makes a room live for this request: a token from
+// the request's address in ServerContext::room_creation_limiter (rooms.create_rate/create_burst). Holds
+// references to the request: use it only while the request is being handled.
+RoomRegistry::CreationGate room_creation_gate(const Request& request);
 
 // Worker thread only. The connection's answer channel, made on its first question.
 const std::shared_ptr<QueryReply>& query_reply(Request& request);

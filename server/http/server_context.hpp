@@ -16,6 +16,8 @@ struct ServerContext {
   WorkerPool& workers;
   RoomRegistry& rooms;
   AddressLimiter& http_limiter;
+  AddressLimiter& handshake_limiter;      // limits.handshake_rate/burst: WebSocket upgrades per address
+  AddressLimiter& room_creation_limiter;  // rooms.create_rate/burst: rooms made live per address
   const StaticFiles& static_files;
   const Router& router;  // server/http/router.hpp; declared only, as router.hpp includes this file
 };

@@ -2,12 +2,14 @@
 // socket to a WebSocketSession (serve_http starts it once this connection is gone).
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <optional>
 #include <random>
 
 #include "protocol/websocket_handshake.hpp"
 #include "server/http/errors.hpp"
 #include "server/http/request_rules.hpp"
+#include "server/http/room_question.hpp"
 #include "server/http/routes.hpp"
 #include "server/rooms/event_format.hpp"
 #include "server/transport/websocket_session.hpp"
@@ -76,6 +78,15 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
     outcome.response = std::move(handshake.response);
     co_return outcome;
   }
+  // After the handshake is known good, so only real upgrades spend a token; before the room lookup and
+  // the session, the costly part an upgrade storm would repeat.
+  const auto wait = request.context.handshake_limiter.try_take(request.address, TokenBucket::Clock::now());
+  if (wait > TokenBucket::Clock::duration::zero()) {
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    outcome.response =
+        error_response(HttpError::upgrading_too_fast, std::to_string(std::max<long long>(1, seconds)));
+    co_return outcome;
+  }
   const std::string& origin = request.http.header("Origin");
   if (!origin_allowed(request.context.config.subscriber, origin)) {
     outcome.response = protocol::error_response(403, "Origin \"" + origin + "\" is not allowed");
@@ -90,7 +101,8 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
   if (!options) co_return outcome;
 
   const auto& room = (*query)[0];
-  auto finding = request.context.rooms.find(room_or_default(room, request.context.config.rooms));
+  auto finding = request.context.rooms.find(room_or_default(room, request.context.config.rooms),
+                                            room_creation_gate(request));
   auto lookup = co_await std::move(finding);
   if (!lookup.room) {
     outcome.response = error_response(lookup.refusal);

@@ -33,7 +33,7 @@ void Listener::stop() {
 asio::awaitable<void> Listener::accept_loop() {
   for (;;) {
     Worker& worker = workers_->next();
-    auto [ec, socket] = co_await acceptor_.async_accept(worker.context(), use_nothrow_awaitable);
+    auto [ec, accepted] = co_await acceptor_.async_accept(worker.context(), use_nothrow_awaitable);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // Out of file descriptors, most likely: back off instead of spinning, and keep serving.
@@ -42,10 +42,18 @@ asio::awaitable<void> Listener::accept_loop() {
       co_await pause.async_wait(use_nothrow_awaitable);
       continue;
     }
+    // The type Serve takes (any executor); the accepted one names the worker's io_context executor.
+    asio::ip::tcp::socket socket(std::move(accepted));
     asio::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    auto serving = serve_(std::move(socket), worker);
-    asio::co_spawn(worker.context(), std::move(serving), report_exception("connection"));
+    auto serving = serve_(socket, worker);
+    if (!serving) {
+      // Refused: closed here, nothing read, nothing spawned. A client that already sent its request gets
+      // a reset (the kernel's answer to unread data at close), one that did not gets an end of stream.
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(worker.context(), std::move(*serving), report_exception("connection"));
   }
 }
 

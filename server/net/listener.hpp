@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
@@ -17,8 +18,10 @@ class Listener {
   Listener(asio::io_context& context, const asio::ip::tcp::endpoint& endpoint);
 
   asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
-  // What serves one accepted connection, on the worker it was dealt to (the HTTP request loop).
-  using Serve = std::function<asio::awaitable<void>(asio::ip::tcp::socket, Worker&)>;
+  // What serves one accepted connection, on the worker it was dealt to (the HTTP request loop). Called on
+  // the listener's thread: nullopt refuses the connection (over a connection limit), and the listener
+  // closes the socket at once, before reading anything from it.
+  using Serve = std::function<std::optional<asio::awaitable<void>>(asio::ip::tcp::socket&, Worker&)>;
   // Accepts connections, deals them out over `workers` (which must outlive the listener) and serves
   // each with `serve`.
   void start(WorkerPool& workers, Serve serve);

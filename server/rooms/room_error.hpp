@@ -11,6 +11,7 @@ enum class RoomError {
   invalid_name,        // not a room name (config::is_valid_room_name)
   no_such_room,        // detail: the name; not configured, and not made on first use or not stored
   room_limit_reached,  // detail: rooms.max
+  creating_too_fast,   // detail: whole seconds (>= 1) until the caller may make a room (rooms.create_rate)
   history_unreadable,  // detail: the name; the store failed reading it
   out_of_memory,       // memory ran out loading the room
   stopping,            // the server is shutting down

@@ -1,5 +1,6 @@
 #include "server/rooms/room_registry.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include <asio/experimental/concurrent_channel.hpp>
@@ -36,12 +37,12 @@ std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryS
   return room;
 }
 
-asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name) {
-  return find(std::move(name), false);
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, CreationGate gate) {
+  return find(std::move(name), false, std::move(gate));
 }
 
-asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find_existing(std::string name) {
-  return find(std::move(name), true);
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find_existing(std::string name, CreationGate gate) {
+  return find(std::move(name), true, std::move(gate));
 }
 
 namespace {
@@ -69,16 +70,30 @@ std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::st
   return std::nullopt;
 }
 
+std::optional<RoomRegistry::Lookup> RoomRegistry::refused_by(const CreationGate& gate) {
+  if (!gate) return std::nullopt;
+  const auto wait = gate();
+  if (wait <= std::chrono::steady_clock::duration::zero()) return std::nullopt;
+  const auto seconds = std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
+  return refused({RoomError::creating_too_fast, std::to_string(seconds)});
+}
+
 bool RoomRegistry::full() {
   std::lock_guard lock(mutex_);
   return rooms_.size() >= settings_.max;
 }
 
-asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing) {
+asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool only_existing,
+                                                         CreationGate gate) {
   if (!config::is_valid_room_name(name)) co_return refused({RoomError::invalid_name, {}});
   {
     std::lock_guard lock(mutex_);
     if (auto made = find_made_locked(name, only_existing)) co_return std::move(*made);
+    // A token is spent before the store is read, so requests past the rate cost no load. Should the load
+    // fail, or another request make the room meanwhile, the token stays spent: the bound holds either way.
+    if (!only_existing) {
+      if (auto refusal = refused_by(gate)) co_return std::move(*refusal);
+    }
   }
 
   // Read the store on the loader thread; the answer comes back through a channel on our executor.
@@ -120,6 +135,9 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
   // the limit may have been reached.
   if (auto made = find_made_locked(name, false)) co_return std::move(*made);
+  if (only_existing) {
+    if (auto refusal = refused_by(gate)) co_return std::move(*refusal);
+  }
   co_return Lookup{add_locked(name, std::move(loaded->history)), {}};
 }
 

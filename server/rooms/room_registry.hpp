@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,12 +32,19 @@ class RoomRegistry {
     std::shared_ptr<Room> room;  // null on failure, with the reason in `refusal`
     RoomRefusal refusal;
   };
+  // Asked, under the registry's lock, when a request would make a room live that is not (a new room, or
+  // one loaded from the store): zero lets it, anything else is how long the caller must wait, and the
+  // request is refused with RoomError::creating_too_fast. The caller keeps the policy (rooms.create_rate
+  // per remote address, server/http); empty = no limit. Called on the requesting worker's thread; it must
+  // not call back into the registry.
+  using CreationGate = std::function<std::chrono::steady_clock::duration()>;
   // From a coroutine on any worker. Makes the room on first use when rooms are dynamic. A room not made
   // yet is read from the store on the registry's loader thread: the worker serves its other
-  // connections meanwhile.
-  asio::awaitable<Lookup> find(std::string name);
+  // connections meanwhile. The gate is asked before the store is read.
+  asio::awaitable<Lookup> find(std::string name, CreationGate gate = {});
   // The same, but only for a room that is live or has a stored history: asking about a room makes none.
-  asio::awaitable<Lookup> find_existing(std::string name);
+  // The gate is asked only once the store has the room, so asking about rooms that do not exist is free.
+  asio::awaitable<Lookup> find_existing(std::string name, CreationGate gate = {});
 
   std::size_t size();
   // Any thread: the rooms whose actor has ended. While the server runs there should be none.
@@ -47,7 +55,9 @@ class RoomRegistry {
   void release_all_after_stop();
 
  private:
-  asio::awaitable<Lookup> find(std::string name, bool only_existing);
+  asio::awaitable<Lookup> find(std::string name, bool only_existing, CreationGate gate);
+  // Under mutex_: the gate's refusal, if it refuses.
+  static std::optional<Lookup> refused_by(const CreationGate& gate);
   // Under mutex_: the room if it is made, a refusal, or nothing: then it must be loaded (or, with
   // `only_existing`, looked up in the store first).
   std::optional<Lookup> find_made_locked(const std::string& name, bool only_existing);
