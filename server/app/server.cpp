@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "server/core/log.hpp"
 #include "server/http/http_connection.hpp"
@@ -68,12 +69,24 @@ ConnectionLimiter::Address address_key(const asio::ip::address& address) {
   return asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes();
 }
 
-// Holds the connection's place in the limiter for as long as it is served, however serving ends: the
-// frame (and the Slot in it) is destroyed after the last co_await, on an exception, or when the worker's
-// context is destroyed with the coroutine never run.
-asio::awaitable<void> serve_holding([[maybe_unused]] ConnectionLimiter::Slot slot,
-                                    asio::awaitable<void> serving) {
-  co_await std::move(serving);
+// How often idle rooms are looked for: a room is reclaimed between idle_timeout and 1.25 x idle_timeout
+// after its last use.
+std::chrono::steady_clock::duration sweep_interval(const config::Rooms& settings) {
+  using std::chrono::milliseconds;
+  const auto quarter = std::chrono::duration_cast<milliseconds>(settings.idle_timeout / 4);
+  return std::clamp(quarter, milliseconds(50), milliseconds(10000));
+}
+
+// On the control thread: reclaims idle rooms (RoomRegistry::reclaim_idle) until the timer is cancelled.
+void schedule_sweep(asio::steady_timer& timer, RoomRegistry& rooms,
+                    std::chrono::steady_clock::duration every) {
+  timer.expires_after(every);
+  timer.async_wait([&timer, &rooms, every](asio::error_code ec) {
+    if (ec) return;
+    if (const auto reclaimed = rooms.reclaim_idle(std::chrono::steady_clock::now()); reclaimed > 0)
+      log::debug("reclaiming ", reclaimed, " idle room(s)");
+    schedule_sweep(timer, rooms, every);
+  });
 }
 
 std::optional<DatabaseLock> lock_database(const config::History& settings) {
@@ -122,9 +135,12 @@ int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
   asio::io_context control(1);
   asio::signal_set signals(control, SIGINT, SIGTERM);
-  signals.async_wait([](asio::error_code, int signal) {
+  asio::steady_timer sweep(control);
+  signals.async_wait([&sweep](asio::error_code, int signal) {
     log::info("received ", signal == SIGINT ? "SIGINT" : "SIGTERM", ": shutting down");
+    sweep.cancel();  // so that control.run() returns
   });
+  if (config_.rooms.dynamic) schedule_sweep(sweep, rooms_, sweep_interval(config_.rooms));
 
   workers_.start();
   // Listener thread: counted before anything is read or allocated for the connection.
@@ -140,8 +156,10 @@ int Server::run() {
                      remote.address().to_string());
           return std::nullopt;
         }
-        auto serving = serve_http(std::move(socket), worker, context_);
-        return serve_holding(std::move(slot), std::move(serving));
+        // The place is held by serve_http's frame, then by the WebSocket session an upgrade makes (which
+        // outlives serve_http): given back however the connection ends, on the worker where it ends.
+        auto held = std::make_shared<ConnectionLimiter::Slot>(std::move(slot));
+        return serve_http(std::move(socket), worker, context_, std::move(held));
       });
   log_start();
   control.run();  // returns once the signal handler has run

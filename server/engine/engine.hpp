@@ -65,6 +65,11 @@ class Engine {
   // instead and never a second time. `kept_from`: the oldest id the room still retains (older stored
   // events may be dropped).
   virtual void commit(std::shared_ptr<PublishReply>& reply, std::uint64_t kept_from) = 0;
+  // Any thread, once the room's actor has ended (Room::finished): every event numbered is in the store
+  // (committed, or given up on), so a room loaded from the store now continues after the last id. The
+  // registry waits for it before it reloads a reclaimed room. The default is for an engine whose events
+  // are stored when they are numbered (a Redis engine: numbered by the store itself).
+  virtual bool all_stored() const { return true; }
 };
 
 }  // namespace chatd

@@ -49,8 +49,19 @@ void LocalEngine::commit(std::shared_ptr<PublishReply>& reply, std::uint64_t kep
   }
   std::vector<SharedEvent> events;
   events.swap(unstored_);
-  store_.append(room_, std::move(events), kept_from, std::move(committed));
+  // Counted down when the store commits (or gives up on) them; the store always runs the callback.
+  const std::size_t count = events.size();
+  appending_->fetch_add(count, std::memory_order_relaxed);
+  HistoryStore::Committed counted = [appending = appending_, count, inner = std::move(committed)](bool ok) {
+    appending->fetch_sub(count, std::memory_order_release);
+    if (inner) inner(ok);
+  };
+  store_.append(room_, std::move(events), kept_from, std::move(counted));
   reply = nullptr;
+}
+
+bool LocalEngine::all_stored() const {
+  return unstored_.empty() && appending_->load(std::memory_order_acquire) == 0;
 }
 
 }  // namespace chatd

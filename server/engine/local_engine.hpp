@@ -2,6 +2,8 @@
 // HistoryStore (history.store: sqlite or memory). What the room did itself before the engine seam.
 #pragma once
 
+#include <atomic>
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -27,6 +29,8 @@ class LocalEngine final : public Engine {
                 std::vector<SharedEvent>& numbered) override;
   void commit(std::shared_ptr<PublishReply>& reply, std::uint64_t kept_from) override;
 
+  bool all_stored() const override;
+
  private:
   std::string room_;
   HistoryStore& store_;
@@ -34,6 +38,9 @@ class LocalEngine final : public Engine {
   HistoryStore::RoomHistory loaded_;  // until the room takes it
   std::uint64_t last_id_;
   std::vector<SharedEvent> unstored_;  // numbered since the last commit(), handed to the store by it
+  // Events handed to the store whose commit callback has not run yet: the store's writer thread counts
+  // them down. Shared with the callbacks, which may outlive the engine.
+  std::shared_ptr<std::atomic<std::size_t>> appending_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 }  // namespace chatd

@@ -214,7 +214,8 @@ asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request,
 
 }  // namespace
 
-asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context) {
+asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
+                                 std::shared_ptr<void> connection_slot) {
   Upgrade upgrade;
   {
     auto connection = std::make_unique<HttpConnection>(std::move(socket), worker, context);
@@ -225,6 +226,7 @@ asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, c
   auto session = std::move(upgrade.session);
   auto starting = session->start(std::move(upgrade.handshake_response));
   if (co_await std::move(starting)) {
+    session->hold_until_destroyed(std::move(connection_slot));  // it outlives this coroutine
     session->begin_reading();  // from here the session keeps itself alive: this coroutine ends
   } else {
     auto finishing = session->finish();

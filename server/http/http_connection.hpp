@@ -3,6 +3,8 @@
 // routes.hpp); an accepted WebSocket upgrade hands the socket to a WebSocketSession.
 #pragma once
 
+#include <memory>
+
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
@@ -11,6 +13,10 @@
 namespace chatd {
 
 // Worker thread only: on the worker `socket` was accepted for, until the connection closes or upgrades.
-asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context);
+// `connection_slot` is held for the connection's whole life, HTTP then WebSocket (the app's place under
+// limits.max_connections): released when this coroutine ends, or handed to the WebSocket session it
+// upgrades to.
+asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
+                                 std::shared_ptr<void> connection_slot = {});
 
 }  // namespace chatd

@@ -53,6 +53,17 @@ void Room::stop() {
   inbox_.close();
 }
 
+void Room::stop_if_idle(std::function<void(bool stopped)> decided) {
+  asio::post(inbox_.get_executor(), [self = shared_from_this(), decided = std::move(decided)] {
+    // On the actor's thread, between its rounds: nothing is being handled. A command already buffered
+    // (a join or publish that found the room before the registry let go of it) keeps the room, as
+    // Asio 1.22's close() would discard it (docs/toolchain notes).
+    const bool idle = self->subscribers_.empty() && !self->inbox_.ready();
+    if (idle) self->inbox_.close();
+    decided(idle);
+  });
+}
+
 asio::awaitable<bool> Room::send(RoomCommand command) {
   auto [ec] = co_await inbox_.async_send(asio::error_code{}, std::move(command), use_nothrow_awaitable);
   co_return !ec;
@@ -71,6 +82,7 @@ asio::awaitable<void> Room::run() {
     // Take what else is already waiting without suspending: one wake-up per subscriber covers them all.
     while (inbox_.try_receive([this](asio::error_code, RoomCommand next) { handle_or_refuse(next); }))
       flush_if_backlogged();
+    members_.store(subscribers_.size(), std::memory_order_relaxed);
   }
   release_subscribers_after_stop();
 }

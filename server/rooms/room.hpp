@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,6 +44,16 @@ class Room : public std::enable_shared_from_this<Room> {
   // Closes the inbox; the actor finishes what it holds, drops its subscribers and ends.
   void stop();
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+
+  // Reclaiming an idle room (RoomRegistry::reclaim_idle). Any thread: the subscribers at the end of the
+  // actor's last round.
+  std::size_t members() const { return members_.load(std::memory_order_relaxed); }
+  // Any thread: the actor confirms, on its own thread, that the room is idle (no subscriber, nothing in
+  // its inbox) and then ends as stop() does; `decided(true)`. Otherwise it goes on, `decided(false)`.
+  // `decided` runs on the room's thread.
+  void stop_if_idle(std::function<void(bool stopped)> decided);
+  // Any thread, once finished(): every event is in the store (Engine::all_stored).
+  bool all_stored() const { return engine_->all_stored(); }
   // Only once every worker thread has stopped: drops the subscriber list of an actor that never got to
   // finish. A subscriber holds its room, so this breaks the last reference cycle at exit.
   void release_subscribers_after_stop();
@@ -115,6 +126,7 @@ class Room : public std::enable_shared_from_this<Room> {
   std::vector<Subscriber*> too_slow_;
   bool backlog_ = false;  // a queue is half full: let the writers run
   std::atomic<bool> finished_{false};
+  std::atomic<std::size_t> members_{0};  // subscribers_.size() after each round, for members()
 };
 
 }  // namespace chatd

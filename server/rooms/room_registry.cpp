@@ -33,6 +33,8 @@ std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryS
                              std::make_unique<LocalEngine>(name, store_, history_, std::move(history)),
                              history_, limits_.max_message_size, queue_budget_);
   rooms_.emplace(name, room);
+  reclaiming_.erase(name);  // a reclaimed room's actor has ended by now (wait_until_reclaimed)
+  if (!always_live(name)) last_used_[name] = std::chrono::steady_clock::now();
   room->start();
   return room;
 }
@@ -63,7 +65,11 @@ RoomRefusal room_limit_reached(std::size_t max) {
 
 std::optional<RoomRegistry::Lookup> RoomRegistry::find_made_locked(const std::string& name,
                                                                    bool only_existing) {
-  if (auto found = rooms_.find(name); found != rooms_.end()) return Lookup{found->second, {}};
+  if (auto found = rooms_.find(name); found != rooms_.end()) {
+    if (auto used = last_used_.find(name); used != last_used_.end())
+      used->second = std::chrono::steady_clock::now();
+    return Lookup{found->second, {}};
+  }
   if (!settings_.dynamic) return refused(no_such_room(name));
   // Asking about a room that does not exist is 404 whatever the limit: the store says which it is.
   if (rooms_.size() >= settings_.max && !only_existing) return refused(room_limit_reached(settings_.max));
@@ -76,6 +82,70 @@ std::optional<RoomRegistry::Lookup> RoomRegistry::refused_by(const CreationGate&
   if (wait <= std::chrono::steady_clock::duration::zero()) return std::nullopt;
   const auto seconds = std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
   return refused({RoomError::creating_too_fast, std::to_string(seconds)});
+}
+
+bool RoomRegistry::always_live(const std::string& name) const {
+  return name == settings_.default_room ||
+         std::find(settings_.names.begin(), settings_.names.end(), name) != settings_.names.end();
+}
+
+std::size_t RoomRegistry::reclaim_idle(std::chrono::steady_clock::time_point now) {
+  std::vector<std::shared_ptr<Room>> asked;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = reclaiming_.begin(); it != reclaiming_.end();) {
+      if (it->second->finished() && it->second->all_stored())
+        it = reclaiming_.erase(it);
+      else
+        ++it;
+    }
+    for (auto it = rooms_.begin(); it != rooms_.end();) {
+      const auto used = last_used_.find(it->first);
+      if (used == last_used_.end()) {  // rooms.names and rooms.default stay
+        ++it;
+        continue;
+      }
+      // A room with subscribers is in use now; its idle time starts when the last one leaves.
+      if (it->second->members() > 0) used->second = std::max(used->second, now);
+      if (it->second->members() > 0 || now - used->second < settings_.idle_timeout) {
+        ++it;
+        continue;
+      }
+      asked.push_back(it->second);
+      reclaiming_[it->first] = it->second;
+      last_used_.erase(used);
+      it = rooms_.erase(it);
+    }
+  }
+  for (auto& room : asked) {
+    room->stop_if_idle([this, room](bool stopped) {
+      if (!stopped) keep(room);
+    });
+  }
+  return asked.size();
+}
+
+void RoomRegistry::keep(const std::shared_ptr<Room>& room) {
+  std::lock_guard lock(mutex_);
+  if (auto reclaimed = reclaiming_.find(room->name());
+      reclaimed != reclaiming_.end() && reclaimed->second == room)
+    reclaiming_.erase(reclaimed);
+  if (rooms_.emplace(room->name(), room).second) last_used_[room->name()] = std::chrono::steady_clock::now();
+}
+
+bool RoomRegistry::wait_until_reclaimed(const std::shared_ptr<Room>& previous) {
+  // The actor ends within one round; the store commits within history.flush_interval.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (previous->finished() && previous->all_stored()) return true;
+    {
+      std::lock_guard lock(mutex_);
+      const auto reclaimed = reclaiming_.find(previous->name());
+      if (reclaimed == reclaiming_.end() || reclaimed->second != previous) return true;  // kept, or gone
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
 }
 
 bool RoomRegistry::full() {
@@ -103,14 +173,24 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   };
   using Reply = asio::experimental::concurrent_channel<void(asio::error_code, std::shared_ptr<Loaded>)>;
   auto reply = std::make_shared<Reply>(co_await asio::this_coro::executor, 1);
-  asio::post(loader_, [this, name, only_existing, reply] {
+  std::shared_ptr<Room> previous;  // the same room, being reclaimed
+  {
+    std::lock_guard lock(mutex_);
+    if (auto reclaimed = reclaiming_.find(name); reclaimed != reclaiming_.end()) previous = reclaimed->second;
+  }
+  asio::post(loader_, [this, name, only_existing, reply, previous] {
     // Nothing may escape this thread: an exception here would end the process. Memory running out is
     // answered as such, and only this request fails.
     std::shared_ptr<Loaded> loaded;
     try {
       loaded = std::make_shared<Loaded>();
       try {
-        if (only_existing && !store_.knows(name)) {
+        // Loaded only once the reclaimed actor has ended and its events are stored: with SQLite the room
+        // then continues with the same epoch after its last id. The memory store gives every load a new
+        // epoch (its events are gone), so an (epoch, id) pair never names two events either way.
+        if (previous && !wait_until_reclaimed(previous)) {
+          loaded->refusal = {RoomError::stopping, {}};
+        } else if (only_existing && !store_.knows(name)) {
           loaded->refusal = no_such_room(name);
         } else if (full()) {
           loaded->refusal = room_limit_reached(settings_.max);  // before reading a history to no end
@@ -158,17 +238,23 @@ std::vector<std::string> RoomRegistry::stopped_rooms() {
 void RoomRegistry::stop_all(std::chrono::steady_clock::time_point deadline) {
   loader_.join();  // the store closes next: no load may still be reading it
   std::lock_guard lock(mutex_);
-  for (auto& [name, room] : rooms_) room->stop();
-  for (auto& [name, room] : rooms_) {
-    while (!room->finished() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (auto* rooms : {&rooms_, &reclaiming_}) {
+    for (auto& [name, room] : *rooms) room->stop();
+  }
+  for (auto* rooms : {&rooms_, &reclaiming_}) {
+    for (auto& [name, room] : *rooms) {
+      while (!room->finished() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
   }
 }
 
 void RoomRegistry::release_all_after_stop() {
   std::lock_guard lock(mutex_);
-  for (auto& [name, room] : rooms_) room->release_subscribers_after_stop();
+  for (auto* rooms : {&rooms_, &reclaiming_}) {
+    for (auto& [name, room] : *rooms) room->release_subscribers_after_stop();
+  }
 }
 
 }  // namespace chatd

@@ -46,6 +46,14 @@ class RoomRegistry {
   // The gate is asked only once the store has the room, so asking about rooms that do not exist is free.
   asio::awaitable<Lookup> find_existing(std::string name, CreationGate gate = {});
 
+  // Reclaims idle rooms: a room not in rooms.names (nor rooms.default) that had no subscriber and no
+  // lookup for rooms.idle_timeout up to `now` is let go of: no lookup finds it any more, and its actor is
+  // asked to end (Room::stop_if_idle), which it does only if it is idle on its own thread too; if not, it is
+  // put back. A lookup of that name meanwhile waits for the actor to end and its events to be stored, then
+  // loads it from the store. Any thread (the server's sweep timer); `now` is injected for tests. Returns
+  // how many rooms were asked to end.
+  std::size_t reclaim_idle(std::chrono::steady_clock::time_point now);
+
   std::size_t size();
   // Any thread: the rooms whose actor has ended. While the server runs there should be none.
   std::vector<std::string> stopped_rooms();
@@ -61,7 +69,13 @@ class RoomRegistry {
   // Under mutex_: the room if it is made, a refusal, or nothing: then it must be loaded (or, with
   // `only_existing`, looked up in the store first).
   std::optional<Lookup> find_made_locked(const std::string& name, bool only_existing);
-  bool full();  // takes mutex_
+  bool full();                                      // takes mutex_
+  bool always_live(const std::string& name) const;  // rooms.names and rooms.default
+  // The room's actor would not end (not idle after all): back into rooms_. Takes mutex_.
+  void keep(const std::shared_ptr<Room>& room);
+  // Loader thread: until `previous` (reclaimed) has ended with every event stored, or was kept. False
+  // when it did neither in time.
+  bool wait_until_reclaimed(const std::shared_ptr<Room>& previous);
   std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
 
   const config::Rooms& settings_;
@@ -73,6 +87,10 @@ class RoomRegistry {
   std::shared_ptr<QueueBudget> queue_budget_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
+  // Dynamic rooms: when each last had a lookup or a subscriber (at a sweep).
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_used_;
+  // Rooms let go of by reclaim_idle whose actor has not ended yet (or has, with events still being stored).
+  std::unordered_map<std::string, std::shared_ptr<Room>> reclaiming_;
   asio::thread_pool loader_{1};  // reads rooms' histories from the store
 };
 

@@ -46,6 +46,10 @@ class WebSocketSession : public Subscriber,
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const config::Config& config,
                    Options options);
 
+  // Keeps `held` (the connection's place under limits.max_connections) until the session is destroyed.
+  // Worker thread only, before begin_reading().
+  void hold_until_destroyed(std::shared_ptr<void> held) { held_ = std::move(held); }
+
   // Joins the room and answers the handshake with `handshake_response`. Then begin_reading(), or, if
   // it failed, finish().
   asio::awaitable<bool> start(std::string handshake_response);
@@ -114,6 +118,7 @@ class WebSocketSession : public Subscriber,
   const config::Config& config_;
   std::shared_ptr<Room> room_;
   std::string peer_;
+  std::shared_ptr<void> held_;  // hold_until_destroyed
   std::unique_ptr<Opening> opening_;
   WebSocketInput input_;
   StreamWriter writer_;

@@ -255,5 +255,72 @@ def test_room_creation_rate_for_every_route():
         assert status == 202, (status, body)
 
 
+def publish(server, room, text, source="127.0.0.1"):
+    status, _, body = request(server, "POST", f"/publish?room={room}&name=t", text.encode(), source=source,
+                              headers={"Content-Type": "text/plain"})
+    return status, (json.loads(body) if status == 202 else body)
+
+
+def reclaim_config(store):
+    # general + 2 dynamic rooms; reclaimed after 1 s idle (the sweep runs every 250 ms).
+    return (f"rooms: {{ max: 3, idle_timeout: 1s }}\nhistory: {{ store: {store} }}\n" + harness.FAST_PUBLISH)
+
+
+def test_idle_rooms_are_reclaimed_and_keep_their_ids_with_sqlite():
+    with harness.ChatServer(reclaim_config("sqlite")) as server:
+        status, first = publish(server, "r1", "one")
+        assert status == 202, first
+        assert publish(server, "r2", "two")[0] == 202
+        status, body = publish(server, "r3", "three")
+        assert status == 503 and b"room limit reached" in body, (status, body)
+        # A room with a subscriber is in use however long it is quiet.
+        status, _, held = upgrade(server, "?room=r2")
+        assert status == 101, status
+        time.sleep(1.8)
+        status, third = publish(server, "r3", "three")
+        assert status == 202, third  # r1 was reclaimed: room for r3
+        assert publish(server, "r2", "two again")[0] == 202  # r2 was kept for its subscriber
+        expect_event(held, "two again")
+        held.close()
+        status, _, page = request(server, "GET", "/history?room=r1")
+        assert status == 503, (status, page)  # r1 would make a 4th live room: it is stored, not live
+        time.sleep(1.8)
+        # r1 comes back from the store: same epoch, ids continue, its event is there.
+        status, _, page = request(server, "GET", "/history?room=r1")
+        assert status == 200, (status, page)
+        page = json.loads(page)
+        assert [e["text"] for e in page["events"]] == ["one"], page
+        epoch = page["epoch"]
+        status, again = publish(server, "r1", "one again")
+        assert status == 202 and again["id"] == first["id"] + 1, (first, again)
+        # Recovery across the reclaim is complete.
+        status, _, sock = upgrade(server, f"?room=r1&since={first['id']}&epoch={epoch}")
+        assert status == 101, status
+        recovered = json.loads(read_text_frame(sock))
+        assert recovered["type"] == "recovered" and recovered["complete"] is True, recovered
+        assert recovered["epoch"] == epoch, recovered
+        expect_event(sock, "one again")
+        sock.close()
+
+
+def test_a_reclaimed_memory_room_starts_a_new_epoch():
+    with harness.ChatServer(reclaim_config("memory")) as server:
+        status, first = publish(server, "m1", "gone")
+        assert status == 202, first
+        status, _, sock = upgrade(server, f"?room=m1&since=0")
+        recovered = json.loads(read_text_frame(sock))
+        old_epoch = recovered["epoch"]
+        sock.close()
+        time.sleep(1.8)
+        # The events are gone with the room: the epoch is new, so the old (epoch, id) cannot be taken for
+        # the room's new events, and recovery from it says incomplete.
+        status, _, sock = upgrade(server, f"?room=m1&since={first['id']}&epoch={old_epoch}")
+        assert status == 101, status
+        recovered = json.loads(read_text_frame(sock))
+        assert recovered["type"] == "recovered", recovered
+        assert recovered["epoch"] != old_epoch and recovered["complete"] is False, (old_epoch, recovered)
+        sock.close()
+
+
 if __name__ == "__main__":
     sys.exit(harness.main(globals()))
