@@ -14,6 +14,7 @@ import base64
 import http.client
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -320,6 +321,50 @@ def test_a_reclaimed_memory_room_starts_a_new_epoch():
         assert recovered["type"] == "recovered", recovered
         assert recovered["epoch"] != old_epoch and recovered["complete"] is False, (old_epoch, recovered)
         sock.close()
+
+
+class server_stopped_after:
+    """Stops (and checks the exit of) a ChatServer started by hand."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def __enter__(self):
+        return self.server
+
+    def __exit__(self, *exc):
+        return self.server.__exit__(*exc)
+
+
+def test_max_connections_stays_below_the_open_file_limit():
+    # Last: the limit is lowered in this process for chatd to inherit, and raising the hard limit back
+    # needs privilege; 150 descriptors are plenty for what is left.
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def restore():
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, old)
+        except (ValueError, OSError):
+            pass
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
+    try:
+        server = harness.ChatServer()
+        server.start()  # chatd inherits the limit when it is started
+    except BaseException:
+        restore()
+        server.__exit__(*sys.exc_info())
+        raise
+    restore()
+    with server_stopped_after(server):
+        # 150 - (64 + 4 x 2 threads) reserved = 78 connections.
+        assert any("lowered to 78" in line for line in server.stderr_lines), server.log_tail()
+        served, refused = open_many(server, "127.0.0.1", 85)
+        assert (len(served), refused) == (78, 7), (len(served), refused)
+        for sock in served:
+            sock.close()
+        time.sleep(0.3)
+        assert request(server, "GET", "/healthz")[0] == 200
 
 
 if __name__ == "__main__":
