@@ -90,7 +90,7 @@ std::string config(const Options& o) {
   // The limiter and slow-client policy stay on; the benchmark only widens them, like the peers' harness.
   return "server: { threads: " + std::to_string(o.threads) +
          " }\npublish: { rate: 100000000, burst: 100000000 }\nsubscriber: { queue: 256 }\nlog: { level: info "
-         "}\nhistory: { store: " +
+         "}\nlimits: { handshake_rate: 100000000, handshake_burst: 100000000 }\nhistory: { store: " +
          o.history + " }\n";
 }
 
