@@ -26,6 +26,10 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
     const char c = text[i];
     if (c == '+' && plus_is_space) {
       out.push_back(' ');
+    } else if (c == '\0') {
+      // A raw NUL decodes to the same NUL an escaped one would: refused alike, so no decoded path or
+      // value can be cut short by a C API (issue 10: "/index.html\0.png" served index.html).
+      return std::nullopt;
     } else if (c != '%') {
       out.push_back(c);
     } else {

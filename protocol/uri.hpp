@@ -15,7 +15,7 @@ struct Target {
 Target split_target(std::string_view target);
 
 // Decodes %XX escapes (and '+' as space when `plus_is_space`, as in query strings).
-// nullopt for a malformed escape or an encoded NUL byte.
+// nullopt for a malformed escape or a NUL byte, raw or encoded.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
 // The decoded value of the first `key=value` pair in `query`; "" for a bare `key`; nullopt if absent.
