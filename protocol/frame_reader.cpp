@@ -215,9 +215,17 @@ ClosePayload parse_close_payload(std::string_view payload) {
   ClosePayload out;
   websocketpp::lib::error_code ec;
   out.code = websocketpp::close::extract_code(bytes, ec);
-  if (ec) out.valid = false;
+  if (ec) {
+    out.valid = false;
+    out.error_code = close_code::protocol_error;
+    return out;
+  }
   out.reason = websocketpp::close::extract_reason(bytes, ec);
-  if (ec) out.valid = false;
+  if (ec) {
+    // extract_reason fails only on invalid UTF-8.
+    out.valid = false;
+    out.error_code = close_code::invalid_payload;
+  }
   return out;
 }
 

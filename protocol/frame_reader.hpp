@@ -20,7 +20,10 @@ struct IncomingMessage {
 struct ClosePayload {
   std::uint16_t code = 1005;
   std::string reason;
-  bool valid = true;  // false: bad length, invalid or reserved code, or invalid UTF-8 reason (answer 1002)
+  bool valid = true;  // false: bad length, invalid or reserved code, or invalid UTF-8 reason
+  // Why it is invalid, as the close code to answer: 1007 for a reason that is not UTF-8 (RFC 6455 5.5.1
+  // requires UTF-8, and 7.4.1 / 8.1 give 1007 for data inconsistent with the message type), else 1002.
+  std::uint16_t error_code = 0;
 };
 ClosePayload parse_close_payload(std::string_view payload);
 

@@ -26,6 +26,7 @@ namespace code = protocol::close_code;
 inline constexpr Disconnect going_away{code::going_away, "going away"};  // the server is stopping
 inline constexpr Disconnect binary_unsupported{code::unsupported_data, "binary messages are not supported"};
 inline constexpr Disconnect invalid_close_frame{code::protocol_error, "invalid close frame"};
+inline constexpr Disconnect invalid_close_reason{code::invalid_payload, "close reason is not valid UTF-8"};
 // The subscriber's queue was full: the room does not wait for one client (docs/api.md, slow clients).
 inline constexpr Disconnect too_slow{code::policy_violation, "too slow"};
 // Memory ran out for this connection's input or its join: it alone ends.

@@ -115,7 +115,10 @@ bool WebSocketInput::handle_control(protocol::IncomingMessage& message) {
       const auto payload = protocol::parse_close_payload(message.payload);
       peer_close_code_ = payload.code;
       if (!payload.valid) {
-        subscriber_.close(disconnect::invalid_close_frame, false);
+        subscriber_.close(payload.error_code == protocol::close_code::invalid_payload
+                              ? disconnect::invalid_close_reason
+                              : disconnect::invalid_close_frame,
+                          false);
       } else {
         // Echo the peer's code, with no reason (RFC 6455 5.5.1); no-op if our own close went first.
         const Disconnect echo{

@@ -382,11 +382,13 @@ TEST_CASE("parse_close_payload") {
   }
   SUBCASE("codes below 1000 or reserved are invalid") {
     CHECK_FALSE(parse_close_payload("\x03\xe7").valid);  // 999
+    CHECK(parse_close_payload("\x03\xe7").error_code == 1002);
     CHECK_FALSE(parse_close_payload("\x03\xf7").valid);  // 1015 (TLS handshake)
   }
   SUBCASE("invalid UTF-8 reason") {
     const auto close = parse_close_payload("\x03\xe8\xff\xfe");
     CHECK_FALSE(close.valid);
     CHECK(close.code == 1000);
+    CHECK(close.error_code == 1007);
   }
 }
