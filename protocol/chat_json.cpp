@@ -1,6 +1,7 @@
 #include "protocol/chat_json.hpp"
 
 #include <charconv>
+#include <limits>
 #include <vector>
 
 namespace chatd::protocol {
@@ -38,21 +39,7 @@ std::string recovered_json(std::string_view room, std::string_view epoch, bool c
 
 std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
                               std::optional<std::uint64_t> next_before) {
-  std::string out;
-  append_room_and_epoch(out, room, epoch);
-  out.append(",\"events\":[");
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_event_json(out, events[i]);
-  }
-  out.append("],\"next_before\":");
-  if (next_before) {
-    append_number(out, *next_before);
-  } else {
-    out.append("null");
-  }
-  out.append("}\n");
-  return out;
+  return history_page_json(room, epoch, events, next_before, std::numeric_limits<std::size_t>::max());
 }
 
 std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
