@@ -44,29 +44,36 @@ std::string history_page_json(std::string_view room, std::string_view epoch, std
 
 std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
                               std::optional<std::uint64_t> next_before, std::size_t max_bytes) {
-  // The envelope's size with next_before at its widest (20 digits), then each event from the newest back,
-  // each encoded once, until the next would pass max_bytes.
-  std::string envelope;
-  append_room_and_epoch(envelope, room, epoch);
-  std::size_t size = envelope.size() + std::string_view(",\"events\":[],\"next_before\":}\n").size() + 20;
-  std::vector<std::string> encoded;
+  std::vector<std::string> texts(events.size());
+  std::vector<EncodedEvent> encoded(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    append_event_json(texts[i], events[i]);
+    encoded[i] = EncodedEvent{events[i].id, texts[i]};
+  }
+  return history_page_json(room, epoch, encoded, next_before, max_bytes);
+}
+
+std::string history_page_json(std::string_view room, std::string_view epoch,
+                              std::span<const EncodedEvent> events, std::optional<std::uint64_t> next_before,
+                              std::size_t max_bytes) {
+  // The envelope's size with next_before at its widest (20 digits), then each event from the newest back
+  // until the next would pass max_bytes (at least one is kept).
+  std::string out;
+  append_room_and_epoch(out, room, epoch);
+  std::size_t size = out.size() + std::string_view(",\"events\":[],\"next_before\":}\n").size() + 20;
   std::size_t first = events.size();
   while (first > 0) {
-    std::string event;
-    append_event_json(event, events[first - 1]);
-    const std::size_t cost = event.size() + (encoded.empty() ? 0 : 1);  // the comma
-    if (!encoded.empty() && size + cost > max_bytes) break;
+    const std::size_t cost = events[first - 1].json.size() + (first == events.size() ? 0 : 1);  // the comma
+    if (first != events.size() && size + cost > max_bytes) break;
     size += cost;
-    encoded.push_back(std::move(event));
     --first;
   }
   if (first > 0) next_before = events[first].id;
-  std::string out = std::move(envelope);
   out.reserve(size);
   out.append(",\"events\":[");
-  for (auto i = encoded.rbegin(); i != encoded.rend(); ++i) {
-    if (i != encoded.rbegin()) out.push_back(',');
-    out.append(*i);
+  for (std::size_t i = first; i < events.size(); ++i) {
+    if (i != first) out.push_back(',');
+    out.append(events[i].json);
   }
   out.append("],\"next_before\":");
   if (next_before) {

@@ -27,6 +27,16 @@ std::string history_page_json(std::string_view room, std::string_view epoch, std
 // one), and then next_before is the id of the oldest event kept, so the client asks on from there.
 std::string history_page_json(std::string_view room, std::string_view epoch, std::span<const Event> events,
                               std::optional<std::uint64_t> next_before, std::size_t max_bytes);
+// An event already encoded: its id and its append_event_json text (as the room keeps it, inside the frame
+// it sent live), so a page is built from what was encoded once, never encoding the event again.
+struct EncodedEvent {
+  std::uint64_t id = 0;
+  std::string_view json;
+};
+// The same bounded page from events already encoded.
+std::string history_page_json(std::string_view room, std::string_view epoch,
+                              std::span<const EncodedEvent> events, std::optional<std::uint64_t> next_before,
+                              std::size_t max_bytes);
 
 struct PresenceEntry {
   std::string_view name;

@@ -55,4 +55,11 @@ SharedFrame share(std::string frame) {
   return std::make_shared<const std::string>(std::move(frame));
 }
 
+std::string_view frame_payload(std::string_view frame) {
+  if (frame.size() < 2) return {};
+  const auto length = static_cast<std::uint8_t>(frame[1]) & 0x7f;
+  const std::size_t header = length == 127 ? 10 : length == 126 ? 4 : 2;
+  return frame.size() < header ? std::string_view{} : frame.substr(header);
+}
+
 }  // namespace chatd::protocol

@@ -38,4 +38,8 @@ std::string close_frame(std::uint16_t code, std::string_view reason);
 
 SharedFrame share(std::string frame);
 
+// The payload of a frame built above (unfragmented, unmasked): what follows its 2-, 4- or 10-byte header
+// (RFC 6455 5.2).
+std::string_view frame_payload(std::string_view frame);
+
 }  // namespace chatd::protocol

@@ -370,9 +370,15 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
 
 void Room::handle(HistoryQuery& command) {
   const auto page = retained_.page(command.before, command.limit, event_time_now());
-  std::vector<protocol::Event> events;
+  // Each event's JSON is the payload of the frame kept with it (built at fan-out, or here once and kept):
+  // pages and replays share one encoding per event, whoever asks and however often.
+  const auto first = static_cast<std::size_t>(page.events.begin - retained_.events().begin());
+  std::vector<protocol::EncodedEvent> events;
   events.reserve(page.events.size());
-  for (auto i = page.events.begin; i != page.events.end; ++i) events.push_back(json_event(**i));
+  for (std::size_t index = first; index < first + page.events.size(); ++index) {
+    const SharedFrame& frame = retained_frame(index, EventFormat::json);
+    events.push_back(protocol::EncodedEvent{retained_.events()[index]->id, protocol::frame_payload(*frame)});
+  }
   // Bounded by the asker's max_bytes (subscriber.queue_bytes), so one page cannot pin more than that.
   std::string body = protocol::history_page_json(name_, epoch_, events, page.next_before, command.max_bytes);
   std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));

@@ -67,3 +67,21 @@ TEST_CASE("publish acknowledgement: the id and the room") {
   CHECK(publish_ack_json(18, "ops") == "{\"id\":18,\"room\":\"ops\"}\n");
   CHECK(publish_ack_json(18446744073709551615ull, "r") == "{\"id\":18446744073709551615,\"room\":\"r\"}\n");
 }
+
+TEST_CASE("a history page from events already encoded is the page encoding them, bounded the same") {
+  const std::vector<Event> events = {{3, "ops", "message", "alice", "one", 10},
+                                     {4, "ops", "join", "bob", "", 11},
+                                     {5, "ops", "message", "bob", "three \"quoted\"", 12}};
+  std::vector<std::string> texts(events.size());
+  std::vector<EncodedEvent> encoded;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    append_event_json(texts[i], events[i]);
+    encoded.push_back(EncodedEvent{events[i].id, texts[i]});
+  }
+  for (const std::size_t bound : {std::size_t{1}, std::size_t{150}, std::size_t{200}, std::size_t{1} << 20}) {
+    CHECK(history_page_json("ops", "e1", encoded, 2, bound) ==
+          history_page_json("ops", "e1", events, 2, bound));
+  }
+  CHECK(history_page_json("ops", "e1", std::span<const EncodedEvent>{}, std::nullopt, 100) ==
+        history_page_json("ops", "e1", std::span<const Event>{}, std::nullopt));
+}

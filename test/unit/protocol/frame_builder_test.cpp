@@ -130,3 +130,12 @@ TEST_CASE("share wraps a frame in an immutable shared buffer") {
   REQUIRE(shared);
   CHECK(*shared == "\x81\x02hi"s);
 }
+
+TEST_CASE("frame_payload gives back the payload of every header size (RFC 6455 5.2)") {
+  for (const std::size_t size : {0u, 1u, 125u, 126u, 65535u, 65536u, 70000u}) {
+    const std::string payload(size, 'p');
+    CHECK(frame_payload(text_frame(payload)) == payload);
+  }
+  CHECK(frame_payload("") == "");
+  CHECK(frame_payload(std::string("\x81\x7e\x01", 3)) == "");  // a header cut short has no payload
+}
