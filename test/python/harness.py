@@ -277,6 +277,15 @@ class Skip(Exception):
     """Raised by a test that cannot run here (say why); counted as skipped, not passed."""
 
 
+def server_rss(server):
+    """The server process's resident memory, in bytes (VmRSS of /proc/PID/status)."""
+    with open(f"/proc/{server.process.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def sanitizer_build():
     """Whether CHATD is an AddressSanitizer build. Its allocator keeps freed memory in a quarantine (256 MiB
     by default) and does not hand it back, so RSS there says nothing about what chatd itself holds: tests

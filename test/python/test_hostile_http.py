@@ -84,14 +84,6 @@ def server_fds(server):
     return len(os.listdir(f"/proc/{server.process.pid}/fd"))
 
 
-def server_rss(server):
-    with open(f"/proc/{server.process.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def wait_until(predicate, timeout, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -305,7 +297,7 @@ def test_an_unread_history_page_is_dropped_after_write_timeout_and_its_memory_re
         assert len(history(server, "big", "limit=1000")["events"]) == 400
         time.sleep(0.3)
         fds_before = server_fds(server)
-        rss_before = server_rss(server)
+        rss_before = harness.server_rss(server)
         stalled = []
         for _ in range(2):
             sock = socket.socket()
@@ -316,7 +308,7 @@ def test_an_unread_history_page_is_dropped_after_write_timeout_and_its_memory_re
         start = time.monotonic()
         peak = rss_before
         while time.monotonic() - start < 0.5:
-            peak = max(peak, server_rss(server))
+            peak = max(peak, harness.server_rss(server))
             time.sleep(0.02)
         # Others are served meanwhile: a curl and a WebSocket subscriber.
 
@@ -332,7 +324,7 @@ def test_an_unread_history_page_is_dropped_after_write_timeout_and_its_memory_re
         closed_after = time.monotonic() - start
         assert released, f"fds {server_fds(server)} > {fds_before} after {closed_after:.1f} s"
         time.sleep(0.3)
-        rss_after = server_rss(server)
+        rss_after = harness.server_rss(server)
         print(f"  2 unread pages: RSS {rss_before / MiB:.1f} -> peak {peak / MiB:.1f} -> {rss_after / MiB:.1f} MiB, "
               f"fds released after {closed_after:.1f} s (write_timeout 1 s)", flush=True)
         harness.assert_memory_bound(rss_after - rss_before, 16 * MiB, "2 unread pages, after their drop")

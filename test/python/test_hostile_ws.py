@@ -24,14 +24,6 @@ MiB = 1024 * 1024
 ID_RE = re.compile(rb'^\{"id":(\d+),')
 
 
-def rss(server):
-    with open(f"/proc/{server.process.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def frame(opcode, payload):
     """One masked client frame (RFC 6455 5.3: a client masks every frame)."""
     mask = os.urandom(4)
@@ -289,13 +281,13 @@ def test_stalled_subscriber_is_closed_and_bounded():
     with harness.ChatServer("history: { max_events: 10, store: memory }\n" + harness.FAST_PUBLISH) as server:
         stalled = RawClient(server, "?room=big&name=stalled", rcvbuf=4096)
         reader = RawClient(server, "?room=big&name=reader")
-        before = rss(server)
+        before = harness.server_rss(server)
         peak = before
         publisher = RawClient(server, "?room=big&name=pub")
         for chunk in range(28):  # 84 MB in all, RSS sampled every 50
             publish_paced(publisher, 50 * (chunk + 1), [reader], start=50 * chunk)
-            peak = max(peak, rss(server))
-        peak = max(peak, rss(server))
+            peak = max(peak, harness.server_rss(server))
+        peak = max(peak, harness.server_rss(server))
         assert len(reader.texts) == 1400, len(reader.texts)  # the other reader is not disturbed
         # Its close frame waits behind the batch it stopped reading in the middle of: read now, it
         # comes, unless subscriber.write_timeout dropped the connection first; chatd logs the code.
@@ -321,7 +313,7 @@ def test_replays_share_frames_and_are_bounded():
         publish_paced(publisher, 1000)
         publisher.close()
         time.sleep(0.5)
-        before = rss(server)
+        before = harness.server_rss(server)
         started = time.monotonic()
         stalled = [RawClient(server, "?room=hist&name=late%d&since=0" % i, rcvbuf=4096) for i in range(3)]
         opened = time.monotonic() - started
@@ -333,7 +325,7 @@ def test_replays_share_frames_and_are_bounded():
         elsewhere = time.monotonic() - t0
         assert answer.status == 202 and answer2.status == 202, (answer, answer2)
         time.sleep(0.5)
-        growth = rss(server) - before
+        growth = harness.server_rss(server) - before
         print(f"  3 replays of 60 MB: RSS growth {growth / MiB:.1f} MiB; joins {opened:.2f} s, "
               f"publish same room {same_room:.2f} s, elsewhere {elsewhere:.2f} s", flush=True)
         harness.assert_memory_bound(growth, 3 * MiB + 8 * MiB, "3 stalled replays")
@@ -376,7 +368,7 @@ def test_ping_flood_without_reading_is_bounded():
         other = RawClient(server, "?room=pings&name=other")
         flooder = RawClient(server, "?room=pings&name=flood", rcvbuf=4096)
         flooder.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        before = rss(server)
+        before = harness.server_rss(server)
         ping = frame(9, b"p" * 125) * 256  # 33 KB per write
         sent = 0
         deadline = time.monotonic() + 3
@@ -388,7 +380,7 @@ def test_ping_flood_without_reading_is_bounded():
             except (BrokenPipeError, ConnectionResetError):
                 break
         time.sleep(0.3)
-        growth = rss(server) - before
+        growth = harness.server_rss(server) - before
         print(f"  ping flood: {sent / MiB:.0f} MiB of pings in 3 s, RSS growth {growth / MiB:.1f} MiB", flush=True)
         assert sent > 4 * MiB, sent  # the server kept reading
         # (9fcfe70, which queued one pong per ping, grew 3.3 MiB here; now a pong owed is replaced)
