@@ -277,13 +277,18 @@ class Skip(Exception):
     """Raised by a test that cannot run here (say why); counted as skipped, not passed."""
 
 
-def server_rss(server):
-    """The server process's resident memory, in bytes (VmRSS of /proc/PID/status)."""
-    with open(f"/proc/{server.process.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
+def proc_status_bytes(pid, field):
+    """A size from /proc/PID/status (VmRSS, VmSize, ...), in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def server_rss(server):
+    """The server process's resident memory, in bytes."""
+    return proc_status_bytes(server.process.pid, "VmRSS")
 
 
 def sanitizer_build():

@@ -37,11 +37,7 @@ def skip_under_sanitizers():
 
 
 def mapped_bytes(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmSize in /proc/PID/status")
+    return harness.proc_status_bytes(pid, "VmSize")
 
 
 def limit_address_space(pid, limit):
