@@ -22,14 +22,14 @@ struct Header {
 };
 
 struct Claims {
-  std::string sub;                    // required, a non-empty string
-  std::int64_t exp = 0;               // required, seconds since the Unix epoch (NumericDate, RFC 7519 2)
-  std::optional<std::int64_t> nbf;    // NumericDates may be fractional: kept as whole seconds, rounded down
+  std::string sub;                  // required, a non-empty string
+  std::int64_t exp = 0;             // required, seconds since the Unix epoch (NumericDate, RFC 7519 2)
+  std::optional<std::int64_t> nbf;  // NumericDates may be fractional: kept as whole seconds, rounded down
   std::optional<std::int64_t> iat;
-  std::string iss;                    // "" when absent
-  std::vector<std::string> aud;       // a string or an array of strings (RFC 7519 4.1.3); empty when absent
+  std::string iss;               // "" when absent
+  std::vector<std::string> aud;  // a string or an array of strings (RFC 7519 4.1.3); empty when absent
   std::optional<std::vector<std::string>> rooms;  // chatd's claim: rooms the token may use; absent = all
-  bool publish = true;                // chatd's claim: false = read-only
+  bool publish = true;                            // chatd's claim: false = read-only
 };
 
 struct Token {

@@ -19,7 +19,8 @@ class JwtVerifier {
  public:
   struct Settings {
     std::string hs256_secret;    // raw bytes (auth.jwt.secret_file); "" = no HS256. At least 32 bytes.
-    std::string public_key_pem;  // auth.jwt.public_key_file; "" = none. RSA (>= 2048 bits) -> RS256, EC P-256 -> ES256
+    std::string public_key_pem;  // auth.jwt.public_key_file; "" = none. RSA (>= 2048 bits) -> RS256, EC P-256
+                                 // -> ES256
     std::string issuer;          // "" = iss is not checked
     std::string audience;        // "" = aud is not checked; else aud must contain it
     std::chrono::seconds leeway{30};
@@ -35,8 +36,16 @@ class JwtVerifier {
   // The algorithms the configured keys accept, e.g. {"HS256", "ES256"}.
   std::vector<std::string> algorithms() const;
 
-  enum class Problem { none, malformed, unsupported_algorithm, bad_signature, expired, not_yet_valid,
-                       wrong_issuer, wrong_audience };
+  enum class Problem {
+    none,
+    malformed,
+    unsupported_algorithm,
+    bad_signature,
+    expired,
+    not_yet_valid,
+    wrong_issuer,
+    wrong_audience
+  };
   struct Result {
     std::optional<protocol::jwt::Claims> claims;  // the token is good
     Problem problem = Problem::none;
