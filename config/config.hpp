@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -31,6 +32,8 @@ struct Routes {
   std::string health = "/healthz";
   std::string presence = "/presence";
   std::string history = "/history";
+  std::string login = "/login";    // auth.mode password: a token for a name and password
+  std::string logout = "/logout";  // ends the session a token names
   std::string static_files = "/";  // URL prefix the static root is served under
 };
 
@@ -49,6 +52,8 @@ inline constexpr RouteKey route_keys[] = {
     {"health", &Routes::health},              // workers and rooms running
     {"presence", &Routes::presence},          // who is in a room
     {"history", &Routes::history},            // a page of a room's events
+    {"login", &Routes::login},                // a session token (auth.mode password), who you are
+    {"logout", &Routes::logout},              // ends a session
     {"static", &Routes::static_files, true},  // files under static.root
 };
 
@@ -113,6 +118,57 @@ struct Log {
   LogLevel level = LogLevel::info;
 };
 
+// Where a value was written in the config, for the checks only the server can make after loading (a hash or
+// a PEM key that libcrypto must parse): ConfigError(file, key, line, column, problem) still points at it.
+struct Written {
+  std::string file;
+  std::string key;
+  int line = 0;  // 1-based; 0 when unknown
+  int column = 0;
+};
+
+// A secret read from a `*_file` key: the file's bytes, read at load_file time (never written in the YAML).
+struct SecretFile {
+  std::string path;      // resolved against the config file's folder; "" = not configured
+  std::string contents;  // without one trailing newline ("\n" or "\r\n"), as `echo` and editors leave one
+  Written written;
+};
+
+struct ApiKey {
+  std::string name;                               // for logs, and the publisher's name when none is given
+  std::string sha256;                             // 64 lowercase hex digits: the SHA-256 of the key
+  std::optional<std::vector<std::string>> rooms;  // nullopt = every room; an entry ending in '*' is a prefix
+  Written written;
+};
+
+struct Jwt {
+  SecretFile secret;      // auth.jwt.secret_file: HS256, at least 32 bytes
+  SecretFile public_key;  // auth.jwt.public_key_file: PEM; an RSA key gives RS256, a P-256 key ES256
+  std::string issuer;     // "" = iss is not checked
+  std::string audience;   // "" = aud is not checked
+  Duration leeway = std::chrono::seconds(30);  // clock skew allowed on exp, nbf and iat
+};
+
+struct UserPassword {
+  std::string name;
+  std::string hash;  // from chatd --hash-password
+  Written written;
+};
+
+struct Auth {
+  enum class Mode { open, password, jwt };
+  Mode mode = Mode::open;
+  std::string password_hash;  // the shared server password, for any name not in users; "" = none
+  Written password_hash_written;
+  std::vector<UserPassword> users;  // names only their owner may take
+  Duration token_ttl = std::chrono::hours(24);
+  bool cookie_secure = false;  // the session cookie gets Secure (set it behind TLS)
+  double login_rate = 0.1;     // failed logins refilled per second per remote address (a token bucket)
+  double login_burst = 10;     // failed logins one address may make before 429
+  std::vector<ApiKey> api_keys;
+  Jwt jwt;
+};
+
 struct Config {
   Listen listen;
   Server server;
@@ -124,6 +180,7 @@ struct Config {
   Static static_files;
   History history;
   Log log;
+  Auth auth;
 };
 
 // A config that cannot be used. what() is the full message: "FILE:LINE:COLUMN: KEY: problem".

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -195,6 +196,42 @@ struct PathSetting {
   std::optional<YAML::Mark> mark;
 };
 
+// Reads a secret or key file of at most 64 KiB into `out`; false with `error` set when it cannot.
+bool read_small_file(const std::string& path, std::string& out, std::string& error) {
+  constexpr std::size_t max_secret_file = 64 * 1024;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    error = std::strerror(errno);
+    return false;
+  }
+  struct stat info {};
+  bool ok = ::fstat(fd, &info) == 0;
+  if (!ok) error = std::strerror(errno);
+  if (ok && !S_ISREG(info.st_mode)) {
+    ok = false;
+    error = "not a regular file";
+  }
+  char buffer[4096];
+  while (ok) {
+    const ssize_t count = ::read(fd, buffer, sizeof buffer);
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) {
+      ok = false;
+      error = std::strerror(errno);
+    } else if (count == 0) {
+      break;
+    } else {
+      out.append(buffer, static_cast<std::size_t>(count));
+      if (out.size() > max_secret_file) {
+        ok = false;
+        error = "larger than 64 KiB, more than any key or secret";
+      }
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
 // What the config names on the file system, for the checks load_file makes and load_string does not.
 enum class FileSystemChecks { none, at_start_up };
 
@@ -307,7 +344,7 @@ class Loader {
     if (!root.IsMap()) fail_expected(top, "a map of sections (listen, server, routes, ...)");
 
     const Section sections = read_map(top, {"listen", "server", "routes", "rooms", "subscriber", "publish",
-                                            "limits", "static", "history", "log"});
+                                            "limits", "static", "history", "log", "auth"});
     sections.for_each([&](const std::string& name, const Field& section) {
       if (name == "listen") read_listen(section, config.listen);
       if (name == "server") read_server(section, config.server);
@@ -319,6 +356,7 @@ class Loader {
       if (name == "static") read_static(section, config.static_files, written.static_root);
       if (name == "history") read_history(section, config.history, written.history_path);
       if (name == "log") read_log(section, config.log);
+      if (name == "auth") read_auth(section, config.auth);
     });
   }
 
@@ -508,6 +546,203 @@ class Loader {
               {"info", LogLevel::info},
               {"warn", LogLevel::warn},
               {"error", LogLevel::error}});
+    }
+  }
+
+  // auth: what each mode checks against. Hashes and keys are checked for form here; what only libcrypto can
+  // tell (a PEM key's type and size, a hash's parameters) is checked by the server at start-up, pointing
+  // at the same text through Written.
+  void read_auth(const Field& field, Auth& auth) const {
+    const Section section = read_map(field, {"mode", "password_hash", "users", "token_ttl", "cookie_secure",
+                                             "login_rate", "login_burst", "api_keys", "jwt"});
+    if (const Field* mode = section.find("mode")) {
+      one_of(*mode, auth.mode,
+             {{"open", Auth::Mode::open}, {"password", Auth::Mode::password}, {"jwt", Auth::Mode::jwt}});
+    }
+    if (const Field* hash = section.find("password_hash")) {
+      auth.password_hash = password_hash(*hash);
+      auth.password_hash_written = written(*hash);
+    }
+    if (const Field* users = section.find("users")) auth.users = read_users(*users);
+    if (const Field* ttl = section.find("token_ttl")) auth.token_ttl = positive_duration(*ttl);
+    if (const Field* secure = section.find("cookie_secure")) auth.cookie_secure = boolean(*secure);
+    if (const Field* rate = section.find("login_rate"))
+      auth.login_rate = rate_per_second(*rate, "a number of failed logins per second > 0, such as 0.1");
+    if (const Field* burst = section.find("login_burst"))
+      auth.login_burst = bucket_size(*burst, "a number of failed logins >= 1");
+    if (const Field* keys = section.find("api_keys")) auth.api_keys = read_api_keys(*keys);
+    if (const Field* jwt = section.find("jwt")) read_jwt(*jwt, auth.jwt);
+
+    const Field* mode = section.find("mode");
+    if (auth.mode == Auth::Mode::password && auth.password_hash.empty() && auth.users.empty()) {
+      fail(
+          mode ? *mode : field,
+          "mode password needs auth.password_hash or auth.users to check passwords against (make a hash with "
+          "chatd --hash-password)");
+    }
+    if (auth.mode == Auth::Mode::jwt && auth.jwt.secret.path.empty() && auth.jwt.public_key.path.empty()) {
+      fail(mode ? *mode : field,
+           "mode jwt needs auth.jwt.secret_file (HS256) or auth.jwt.public_key_file (RS256, ES256) to check "
+           "signatures with");
+    }
+  }
+
+  void read_jwt(const Field& field, Jwt& jwt) const {
+    const Section section =
+        read_map(field, {"secret_file", "public_key_file", "issuer", "audience", "leeway"});
+    if (const Field* secret = section.find("secret_file")) {
+      jwt.secret = secret_file(*secret);
+      // RFC 7518 3.2: a key of the same size as the hash output (256 bits) or larger.
+      constexpr std::size_t min_secret = 32;
+      if (checks_ == FileSystemChecks::at_start_up && jwt.secret.contents.size() < min_secret) {
+        fail(*secret, "'" + jwt.secret.path + "' holds " + std::to_string(jwt.secret.contents.size()) +
+                          " bytes; an HS256 secret needs at least 32 (RFC 7518 3.2), such as the output of "
+                          "openssl rand -hex 32");
+      }
+    }
+    if (const Field* key = section.find("public_key_file")) jwt.public_key = secret_file(*key);
+    if (const Field* issuer = section.find("issuer")) jwt.issuer = non_empty_string(*issuer);
+    if (const Field* audience = section.find("audience")) jwt.audience = non_empty_string(*audience);
+    if (const Field* leeway = section.find("leeway")) {
+      jwt.leeway = duration_from_zero(*leeway);
+      if (jwt.leeway > std::chrono::minutes(5))
+        fail_expected(*leeway, "a duration from 0s to 5m, such as 30s");
+    }
+  }
+
+  std::vector<UserPassword> read_users(const Field& field) const {
+    const std::string expected = "a map of names to password hashes (from chatd --hash-password)";
+    if (!field.value.IsMap()) fail_expected(field, expected);
+    std::vector<UserPassword> users;
+    for (const auto& entry : field.value) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) fail(key.Mark(), field.key, "expected a name as key, got " + describe(key));
+      const std::string& name = key.Scalar();
+      const Field user{child_key(field.key, name), entry.second, key.Mark()};
+      if (!is_valid_user_name(name)) {
+        fail(key.Mark(), user.key,
+             "'" + name + "' is not a valid name (1 to 64 characters, no control characters)");
+      }
+      for (const UserPassword& earlier : users) {
+        if (earlier.name == name) {
+          fail(key.Mark(), user.key,
+               "user '" + name + "' is given twice (first on line " + std::to_string(earlier.written.line) +
+                   ")");
+        }
+      }
+      users.push_back(UserPassword{name, password_hash(user), written(user)});
+    }
+    return users;
+  }
+
+  std::vector<ApiKey> read_api_keys(const Field& field) const {
+    const std::string expected = "a list of keys, each {name: ..., sha256: ..., rooms: [...]}";
+    if (!field.value.IsSequence()) fail_expected(field, expected);
+    std::vector<ApiKey> keys;
+    for (const YAML::Node& item : field.value) {
+      const std::string item_key = field.key + "[" + std::to_string(keys.size()) + "]";
+      const Field item_field{item_key, item, item.Mark()};
+      const Section section = read_map(item_field, {"name", "sha256", "rooms"});
+      ApiKey key;
+      key.written = written(item_field);
+      const Field* name = section.find("name");
+      const Field* digest = section.find("sha256");
+      if (!name || !digest)
+        fail(item_field, "every API key needs a name and a sha256 (chatd --new-api-key prints both)");
+      key.name = non_empty_string(*name);
+      key.sha256 = sha256_hex(*digest);
+      if (const Field* rooms = section.find("rooms")) key.rooms = room_patterns(*rooms);
+      for (const ApiKey& earlier : keys) {
+        if (earlier.sha256 == key.sha256)
+          fail(*digest, "this key is listed twice (also as '" + earlier.name + "')");
+        if (earlier.name == key.name) fail(*name, "the name '" + key.name + "' is given to two keys");
+      }
+      keys.push_back(std::move(key));
+    }
+    return keys;
+  }
+
+  // Room names, or prefixes written as "name*": what a key or token may use.
+  std::vector<std::string> room_patterns(const Field& field) const {
+    std::vector<std::string> patterns;
+    for (const Field& item : list_items(field, "a list of room names such as [general, ops*]")) {
+      const std::string& pattern = item.value.Scalar();
+      const std::string_view name = !pattern.empty() && pattern.back() == '*'
+                                        ? std::string_view(pattern).substr(0, pattern.size() - 1)
+                                        : std::string_view(pattern);
+      if (!(name.empty() && pattern == "*") && !is_valid_room_name(name)) {
+        fail(item, "'" + pattern + "' is not a room name or a prefix such as ops*; use " + room_name_rule);
+      }
+      patterns.push_back(pattern);
+    }
+    return patterns;
+  }
+
+  // A password hash in the form chatd --hash-password prints; its parameters are checked at start-up.
+  std::string password_hash(const Field& field) const {
+    const std::string expected =
+        "a password hash from chatd --hash-password, such as \"$scrypt$ln=15,r=8,p=1$...\"";
+    const std::string text = string_value(field, expected);
+    if (text.rfind("$scrypt$", 0) != 0) {
+      // Never echo the value: it may be a password written in clear by mistake.
+      fail(field, "expected " + expected + " (the value is not shown: it may be a password)");
+    }
+    return text;
+  }
+
+  std::string sha256_hex(const Field& field) const {
+    const std::string expected = "64 hex digits (the SHA-256 chatd --new-api-key prints)";
+    std::string text = string_value(field, expected);
+    if (text.size() != 64 ||
+        !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isxdigit(c); }))
+      fail(field, "expected " + expected + " (the value is not shown: it may be a key)");
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+  }
+
+  Written written(const Field& field) const {
+    const YAML::Mark mark = value_mark(field);
+    return Written{file_, field.key, mark.line + 1, mark.column + 1};
+  }
+
+  // A `*_file` key: a path resolved against the config file's folder, read at load_file time.
+  SecretFile secret_file(const Field& field) const {
+    SecretFile secret;
+    secret.path = resolve_against_base_dir(non_empty_string(field));
+    secret.written = written(field);
+    if (checks_ != FileSystemChecks::at_start_up) return secret;
+    std::string error;
+    if (!read_small_file(secret.path, secret.contents, error))
+      fail(field, "cannot read '" + secret.path + "': " + error);
+    if (secret.contents.ends_with("\r\n")) {
+      secret.contents.resize(secret.contents.size() - 2);
+    } else if (secret.contents.ends_with("\n")) {
+      secret.contents.pop_back();
+    }
+    if (secret.contents.empty()) fail(field, "'" + secret.path + "' is empty");
+    return secret;
+  }
+
+  static bool is_valid_user_name(std::string_view name) {
+    constexpr std::size_t max_name_bytes = 64 * 4;
+    if (name.empty() || name.size() > max_name_bytes) return false;
+    std::size_t characters = 0;
+    for (unsigned char c : name) {
+      if (c < 0x20 || c == 0x7f) return false;
+      if ((c & 0xC0) != 0x80) ++characters;
+    }
+    return characters <= 64;
+  }
+
+  Duration duration_from_zero(const Field& field) const {
+    const std::string expected = "a duration >= 0 such as 30s";
+    const std::string text = string_value(field, expected);
+    try {
+      const Duration duration = parse_duration(text);
+      if (duration < Duration::zero()) fail_expected(field, expected);
+      return duration;
+    } catch (const std::invalid_argument& error) {
+      fail_expected(field, expected, error.what());
     }
   }
 

@@ -110,4 +110,30 @@ std::string publish_ack_json(std::uint64_t id, std::string_view room) {
   return out;
 }
 
+std::string login_json(std::string_view name, std::string_view token, std::int64_t expires_at) {
+  std::string out = "{\"name\":";
+  append_json_string(out, name);
+  out.append(",\"token\":");
+  append_json_string(out, token);
+  out.append(",\"expires_at\":");
+  out.append(std::to_string(expires_at));
+  out.append("}\n");
+  return out;
+}
+
+std::string identity_json(std::string_view mode, std::string_view name, std::int64_t expires_at) {
+  std::string out = "{\"mode\":";
+  append_json_string(out, mode);
+  if (!name.empty()) {
+    out.append(",\"name\":");
+    append_json_string(out, name);
+  }
+  if (expires_at != 0) {
+    out.append(",\"expires_at\":");
+    out.append(std::to_string(expires_at));
+  }
+  out.append("}\n");
+  return out;
+}
+
 }  // namespace chatd::protocol

@@ -49,4 +49,12 @@ std::string presence_json(std::string_view room, std::span<const PresenceEntry> 
 // 202 to POST /publish: {"id":18,"room":"ops"}\n
 std::string publish_ack_json(std::uint64_t id, std::string_view room);
 
+// 200 to POST /login: {"name":"alice","token":"...","expires_at":1763800000123}\n
+std::string login_json(std::string_view name, std::string_view token, std::int64_t expires_at);
+
+// 200 to GET /login, who the request's credentials say it is. `mode` is auth.mode; `name` "" and
+// `expires_at` 0 are left out (open mode: {"mode":"open"}).
+// {"mode":"password","name":"alice","expires_at":1763800000123}\n
+std::string identity_json(std::string_view mode, std::string_view name, std::int64_t expires_at);
+
 }  // namespace chatd::protocol

@@ -13,6 +13,7 @@
 
 #include "server/core/log.hpp"
 #include "server/http/http_connection.hpp"
+#include "server/store/session_store.hpp"
 
 namespace chatd {
 
@@ -119,13 +120,25 @@ Server::Server(config::Config config)
       listener_(bind_listener(workers_.at(0), config_.listen)),
       store_(open_history_store(config_.history)),
       rooms_(config_.rooms, config_.history, config_.limits, *store_, workers_),
+      auth_(std::make_unique<Authenticator>(config_.auth, open_session_store(config_.history),
+                                            std::chrono::system_clock::now())),
       http_limiter_(config_.publish.rate, config_.publish.burst),
       handshake_limiter_(config_.limits.handshake_rate, config_.limits.handshake_burst),
       room_creation_limiter_(config_.rooms.create_rate, config_.rooms.create_burst),
+      login_limiter_(config_.auth.login_rate, config_.auth.login_burst),
       static_files_(config_.static_files.root, config_.routes.static_files),
       router_(config_.routes),
-      context_{config_,       workers_, rooms_, http_limiter_, handshake_limiter_, room_creation_limiter_,
-               static_files_, router_} {
+      context_{config_,
+               workers_,
+               rooms_,
+               http_limiter_,
+               handshake_limiter_,
+               room_creation_limiter_,
+               login_limiter_,
+               *auth_,
+               auth_threads_.get_executor(),
+               static_files_,
+               router_} {
   log::set_level(config_.log.level);
 }
 
@@ -200,6 +213,7 @@ void Server::shut_down() {
     log::warn(left, " WebSocket session(s) did not finish closing in time");
   }
   rooms_.stop_all(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  auth_threads_.join();  // a login in progress finishes its check; its answer goes nowhere
   workers_.stop();
   workers_.join();
   rooms_.release_all_after_stop();

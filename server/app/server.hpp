@@ -4,7 +4,10 @@
 #include <memory>
 #include <optional>
 
+#include <asio/thread_pool.hpp>
+
 #include "config/config.hpp"
+#include "server/auth/authenticator.hpp"
 #include "server/core/worker_pool.hpp"
 #include "server/http/router.hpp"
 #include "server/http/server_context.hpp"
@@ -22,7 +25,8 @@ class Server {
  public:
   // In this order, so that a start that fails leaves the database as it found it: locks the database
   // (throws StoreError if another chatd has it), binds the listening socket (throws std::system_error),
-  // then opens the history store and loads the configured rooms (throw StoreError).
+  // then opens the history store and loads the configured rooms (throw StoreError), then builds the
+  // authenticator (throws config::ConfigError for a key or hash libcrypto cannot use).
   explicit Server(config::Config config);
   ~Server();
 
@@ -41,9 +45,14 @@ class Server {
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
   RoomRegistry rooms_;
+  std::unique_ptr<Authenticator> auth_;  // reads its sessions from the store's database
+  // One thread for what must not stall an event loop: password checks (scrypt) and session writes.
+  // Declared after auth_, so it is joined before the authenticator it uses goes.
+  asio::thread_pool auth_threads_{1};
   AddressLimiter http_limiter_;
   AddressLimiter handshake_limiter_;      // limits.handshake_rate/burst, per remote address
   AddressLimiter room_creation_limiter_;  // rooms.create_rate/burst, per remote address
+  AddressLimiter login_limiter_;          // auth.login_rate/burst: failed logins, per remote address
   StaticFiles static_files_;
   Router router_;
   ServerContext context_;

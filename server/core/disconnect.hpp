@@ -29,6 +29,12 @@ inline constexpr Disconnect invalid_close_frame{code::protocol_error, "invalid c
 inline constexpr Disconnect invalid_close_reason{code::invalid_payload, "close reason is not valid UTF-8"};
 // The subscriber's queue was full: the room does not wait for one client (docs/api.md, slow clients).
 inline constexpr Disconnect too_slow{code::policy_violation, "too slow"};
+// Access control (docs/security.md): the token's exp (or the login's expiry) has come; POST /logout ended the
+// session it was opened with; a read-only token (publish: false) sent a message. 4000-4999 are for
+// applications (RFC 6455 7.4.2): a client reconnects with a fresh token on 4001, and logs in again on 4003.
+inline constexpr Disconnect token_expired{4001, "token expired"};
+inline constexpr Disconnect logged_out{4003, "logged out"};
+inline constexpr Disconnect read_only{code::policy_violation, "this token may not publish"};
 // Memory ran out for this connection's input or its join: it alone ends.
 inline constexpr Disconnect out_of_memory{code::internal_error, "server out of memory"};
 

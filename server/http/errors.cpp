@@ -46,6 +46,20 @@ constexpr ErrorRow error_rows[] = {
     {HttpError::out_of_memory_publishing, RoomError::none, 503,
      "the server ran out of memory handling this message; it was not acknowledged, but may have reached some "
      "subscribers and the history"},
+    // RFC 6750 3: a 401 names the scheme it wants; error="invalid_token" is left out because the same row
+    // also answers a request with no credentials at all, where RFC 6750 3.1 says to send no error code.
+    {HttpError::unauthenticated, RoomError::none, 401, "{}", "WWW-Authenticate", "Bearer realm=\"chatd\""},
+    {HttpError::room_forbidden, RoomError::none, 403, "this token may not use room \"{}\""},
+    {HttpError::read_only, RoomError::none, 403, "this token may read but not publish"},
+    {HttpError::cross_site, RoomError::none, 403,
+     "Origin is not allowed to use this session's cookie (subscriber.allowed_origins)"},
+    {HttpError::login_failed, RoomError::none, 401, "wrong name or password"},
+    {HttpError::logging_in_too_fast, RoomError::none, 429, "too many failed logins: wait and retry",
+     "Retry-After", "{}"},
+    {HttpError::login_unavailable, RoomError::none, 404,
+     "there are no password logins with auth.mode {} (see docs/security.md)"},
+    {HttpError::session_store_failed, RoomError::none, 503, "the session could not be recorded; try again",
+     "Retry-After", "1"},
 };
 
 std::string filled(std::string_view text, std::string_view detail) {

@@ -31,6 +31,15 @@ enum class HttpError {
   not_stored,                // detail: the id the message was delivered with
   out_of_memory_reading,     // a question (presence, history): asking again is safe
   out_of_memory_publishing,  // a publish: it may have been delivered in part, so no Retry-After
+  // Access control (auth:, docs/security.md).
+  unauthenticated,       // detail: why (no credentials, bad signature, expired, ...); WWW-Authenticate
+  room_forbidden,        // detail: the room the token may not use
+  read_only,             // the token's publish claim is false
+  cross_site,            // a cookie-authenticated request from an Origin that is not allowed
+  login_failed,          // wrong name or password (which of the two is not said)
+  logging_in_too_fast,   // auth.login_rate/burst; detail: seconds to wait, the Retry-After header
+  login_unavailable,     // detail: the auth.mode, which has no password logins
+  session_store_failed,  // the session could not be saved or deleted in the database
 };
 
 // Any thread. `detail` fills the row's "{}" (see each enumerator).

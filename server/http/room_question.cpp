@@ -2,6 +2,7 @@
 
 #include "server/core/use_nothrow_awaitable.hpp"
 #include "server/http/errors.hpp"
+#include "server/http/request_auth.hpp"
 #include "server/http/request_rules.hpp"
 
 namespace chatd {
@@ -20,8 +21,12 @@ const std::shared_ptr<QueryReply>& query_reply(Request& request) {
 }
 
 asio::awaitable<Outcome> ask_room(Request& request, const protocol::QueryValue& room, RoomCommand question) {
-  auto finding = request.context.rooms.find_existing(room_or_default(room, request.context.config.rooms),
-                                                     room_creation_gate(request));
+  auto authorized = authorize(request);
+  if (!authorized.identity) co_return respond_with(std::move(authorized.refusal));
+  const std::string room_name = room_or_default(room, request.context.config.rooms);
+  if (auto refusal = refuse_room(*authorized.identity, room_name))
+    co_return respond_with(std::move(*refusal));
+  auto finding = request.context.rooms.find_existing(room_name, room_creation_gate(request));
   auto lookup = co_await std::move(finding);
   if (!lookup.room) co_return respond_with(error_response(lookup.refusal));
   auto sending = lookup.room->send(std::move(question));

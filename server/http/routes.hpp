@@ -18,6 +18,8 @@ asio::awaitable<Outcome> subscribe_route(Request& request);  // WebSocket upgrad
 asio::awaitable<Outcome> publish_route(Request& request);    // one message, from an HTTP client
 asio::awaitable<Outcome> presence_route(Request& request);   // who is in a room
 asio::awaitable<Outcome> history_route(Request& request);    // a page of a room's events
+asio::awaitable<Outcome> login_route(Request& request);      // a session token; who you are
+asio::awaitable<Outcome> logout_route(Request& request);     // ends a session
 asio::awaitable<Outcome> health_route(Request& request);     // workers turning, rooms running
 asio::awaitable<Outcome> static_route(Request& request);     // files under static.root
 
@@ -29,6 +31,8 @@ inline constexpr RouteBinding route_bindings[] = {
     {"health", "GET, HEAD", MethodCheck::router, health_route},
     {"presence", "GET, HEAD", MethodCheck::router, presence_route},
     {"history", "GET, HEAD", MethodCheck::router, history_route},
+    {"login", "GET, HEAD, POST", MethodCheck::router, login_route},
+    {"logout", "POST", MethodCheck::router, logout_route},
     {"static", "GET, HEAD", MethodCheck::handler, static_route},
 };
 

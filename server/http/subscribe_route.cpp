@@ -8,6 +8,7 @@
 
 #include "protocol/websocket_handshake.hpp"
 #include "server/http/errors.hpp"
+#include "server/http/request_auth.hpp"
 #include "server/http/request_rules.hpp"
 #include "server/http/room_question.hpp"
 #include "server/http/routes.hpp"
@@ -32,12 +33,13 @@ bool origin_allowed(const config::Subscriber& settings, const std::string& origi
          std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
 }
 
-using SubscribeQuery = std::array<protocol::QueryValue, 6>;  // room, name, format, presence, since, epoch
+// room, name, format, presence, since, epoch, token
+using SubscribeQuery = std::array<protocol::QueryValue, 7>;
 
 // The session's options from the query: nullopt with `refusal` set when a parameter is wrong.
 std::optional<WebSocketSession::Options> read_options(SubscribeQuery& query,
                                                       protocol::HttpResponse& refusal) {
-  auto& [room, name, format, presence, since, epoch] = query;
+  auto& [room, name, format, presence, since, epoch, token] = query;
   WebSocketSession::Options options;
   const auto named_format = event_format_named(format.present ? format.value : "json");
   if (!named_format) {
@@ -92,17 +94,30 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
     outcome.response = protocol::error_response(403, "Origin \"" + origin + "\" is not allowed");
     co_return outcome;
   }
-  auto query = query_params(request.target.query, {"room", "name", "format", "presence", "since", "epoch"});
+  auto query =
+      query_params(request.target.query, {"room", "name", "format", "presence", "since", "epoch", "token"});
   if (!query) {
     outcome.response = error_response(HttpError::malformed_query);
     co_return outcome;
   }
+  // Before the options: a client that may not connect learns nothing else about its request.
+  auto authorized = authorize(request, (*query)[6].value);
+  if (!authorized.identity) {
+    outcome.response = std::move(authorized.refusal);
+    co_return outcome;
+  }
+  Identity& identity = *authorized.identity;
   auto options = read_options(*query, outcome.response);
   if (!options) co_return outcome;
+  // The token names the user; ?name= counts only where the request chooses its name (open mode, keys).
+  if (!identity.chooses_name()) options->name = identity.name;
 
-  const auto& room = (*query)[0];
-  auto finding = request.context.rooms.find(room_or_default(room, request.context.config.rooms),
-                                            room_creation_gate(request));
+  const std::string room_name = room_or_default((*query)[0], request.context.config.rooms);
+  if (auto refusal = refuse_room(identity, room_name)) {
+    outcome.response = std::move(*refusal);
+    co_return outcome;
+  }
+  auto finding = request.context.rooms.find(room_name, room_creation_gate(request));
   auto lookup = co_await std::move(finding);
   if (!lookup.room) {
     outcome.response = error_response(lookup.refusal);
@@ -112,8 +127,22 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
   options->peer = request.peer;
   options->initial_bytes = std::string(request.leftover);
   outcome.handshake_response = protocol::serialize(handshake.response);
-  outcome.upgrade = std::make_shared<WebSocketSession>(std::move(request.socket), request.worker,
-                                                       request.context.config, std::move(*options));
+  if (identity.expires_at) {
+    // The session's clock is steady_clock (ticks); exp is wall-clock time.
+    options->expires_at =
+        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                               *identity.expires_at - std::chrono::system_clock::now());
+  }
+  options->read_only = !identity.may_publish;
+  auto session = std::make_shared<WebSocketSession>(std::move(request.socket), request.worker,
+                                                    request.context.config, std::move(*options));
+  if (identity.kind == Identity::Kind::session) {
+    // From now on a logout closes this session. One that came between the check above and here has
+    // missed it: the session then says so as soon as it is open (the socket is the session's already).
+    if (!session->watch_session(request.context.auth.sessions(), identity.session_sha256))
+      session->close(disconnect::logged_out, true);
+  }
+  outcome.upgrade = std::move(session);
   co_return outcome;
 }
 

@@ -10,6 +10,13 @@ TokenBucket::Clock::duration AddressLimiter::try_take(const std::string& address
   return bucket->second.try_take(now);
 }
 
+TokenBucket::Clock::duration AddressLimiter::wait_for(const std::string& address,
+                                                      TokenBucket::Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  const auto found = buckets_.find(address);
+  return found == buckets_.end() ? TokenBucket::Clock::duration::zero() : found->second.wait(now);
+}
+
 std::size_t AddressLimiter::tracked() {
   std::lock_guard lock(mutex_);
   return buckets_.size();

@@ -19,6 +19,10 @@ class AddressLimiter {
   // Zero when a token was taken; otherwise how long until the address may publish again.
   TokenBucket::Clock::duration try_take(const std::string& address, TokenBucket::Clock::time_point now);
 
+  // Takes nothing: zero when `address` may take a token now, else how long until it may. For limits that
+  // count failures (logins): look first, take only when the attempt failed.
+  TokenBucket::Clock::duration wait_for(const std::string& address, TokenBucket::Clock::time_point now);
+
   std::size_t tracked();
 
  private:

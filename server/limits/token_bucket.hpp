@@ -24,6 +24,12 @@ class TokenBucket {
     return until_tokens(1);
   }
 
+  // Takes nothing: zero when a token is there, else how long until one is.
+  Clock::duration wait(Clock::time_point now) {
+    refill(now);
+    return tokens_ >= 1 ? Clock::duration::zero() : until_tokens(1);
+  }
+
   // Takes a token now, going into debt if need be, and returns how long the caller must wait before
   // using it. Successive callers queue up behind each other at exactly `rate`.
   Clock::duration reserve(Clock::time_point now) {

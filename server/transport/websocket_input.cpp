@@ -87,6 +87,10 @@ asio::awaitable<bool> WebSocketInput::handle_waiting(Now now) {
 // Nothing is published once we are closing, and an empty message publishes nothing.
 WebSocketInput::Need WebSocketInput::need_of(const protocol::IncomingMessage& message) {
   if (message.kind != Kind::text) return Need::batch_sent;
+  if (read_only_) {
+    refuse(disconnect::read_only);
+    return Need::nothing;
+  }
   return message.payload.empty() || subscriber_.queue().closed() ? Need::nothing : Need::token;
 }
 

@@ -70,6 +70,9 @@ class WebSocketInput {
   // The peer broke the protocol, or its input could not be taken in: close with `why`; what it sends from
   // now on is read and discarded, waiting for its close frame.
   void refuse(Disconnect why);
+  // The connection's token may not publish (publish: false): its first message closes it with
+  // disconnect::read_only, and nothing it sent is published.
+  void set_read_only() { read_only_ = true; }
   // Forgets what was parsed and not handled (handling threw).
   void discard();
   // The connection is dropped: a wait for a token ends now, and handle_waiting() with it.
@@ -108,6 +111,7 @@ class WebSocketInput {
   asio::steady_timer* throttle_timer_ = nullptr;  // set while handle_waiting() waits for a token
   std::optional<std::uint16_t> peer_close_code_;
   bool refused_ = false;  // the peer's bytes are discarded
+  bool read_only_ = false;
   bool stopped_ = false;
 };
 

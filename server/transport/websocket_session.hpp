@@ -16,6 +16,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "config/config.hpp"
+#include "server/auth/session_tokens.hpp"
 #include "server/core/disconnect.hpp"
 #include "server/core/driven.hpp"
 #include "server/core/worker.hpp"
@@ -41,10 +42,17 @@ class WebSocketSession : public Subscriber,
     std::string epoch;                   // with since: the epoch the client last saw
     std::string peer;                    // "address:port", for logs
     std::string initial_bytes;           // frames that arrived with the handshake
+    // Access control: when the token expires (closed then with 4001), and whether it may publish.
+    std::optional<std::chrono::steady_clock::time_point> expires_at;
+    bool read_only = false;
   };
 
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const config::Config& config,
                    Options options);
+
+  // Worker thread only, before start(): a POST /logout of session `sha256` closes this connection with 4003
+  // (from the logging-out thread). False when that session has ended already.
+  bool watch_session(SessionTokens& sessions, const std::string& sha256);
 
   // Keeps `held` (the connection's place under limits.max_connections) until the session is destroyed.
   // Worker thread only, before begin_reading().
@@ -78,6 +86,14 @@ class WebSocketSession : public Subscriber,
     close_sent,  // ours is written and our side of TCP shut: the peer's is due before close_timeout
     closed,      // we closed TCP: the handshake is complete (the server closes first, 7.1.1), or finish()
     dropped,     // ended without a close handshake: drop_reason_ says why
+  };
+
+  // What access control adds to a connection that has a token; none in auth.mode open, so an open-mode
+  // connection pays one pointer for it.
+  struct Access {
+    Clock::time_point expires_at = Clock::time_point::max();
+    SessionTokens* sessions = nullptr;  // with a login session: unwatched when the connection ends
+    std::string session_sha256;
   };
 
   // What start() and begin_reading() use once: freed when reading begins, so an idle connection does not
@@ -120,6 +136,7 @@ class WebSocketSession : public Subscriber,
   std::string peer_;
   std::shared_ptr<void> held_;  // hold_until_destroyed
   std::unique_ptr<Opening> opening_;
+  std::unique_ptr<Access> access_;
   WebSocketInput input_;
   StreamWriter writer_;
   Clock::time_point last_received_;
