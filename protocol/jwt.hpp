@@ -39,7 +39,7 @@ struct Token {
   Claims claims;
 };
 
-// Why a token was refused. `message` names the reason for the 401 body ("malformed token: ...").
+// The token, or why it was refused: `error` names the reason for the 401 body ("malformed token: ...").
 struct Parsed {
   std::optional<Token> token;  // views into the string given to parse()
   std::string error;           // with no token
@@ -48,7 +48,8 @@ struct Parsed {
 // Any thread. Refused as malformed: more than max_token_size bytes, not exactly three segments, a segment
 // that is not canonical base64url (base64url.hpp), a header or claims set that is not one JSON object of
 // UTF-8, a member name given twice (at any depth the checks read), a header with `crit` (RFC 7515 4.1.11: we
-// understand no extension), a `typ` other than "JWT", a missing or mistyped `alg`, `sub` or `exp`, a `rooms`
+// understand no extension), a `typ` other than "JWT" (compared case-insensitively, "application/jwt" too, as
+// RFC 7515 4.1.9 reads media types), a missing or mistyped `alg`, `sub` or `exp`, a `rooms`
 // that is not an array of strings, a `publish` that is not a boolean. Unsecured tokens (alg "none", an empty
 // signature) parse, and are refused by the verifier, which alone knows which algorithms are configured.
 Parsed parse(std::string_view token);

@@ -27,10 +27,12 @@ std::string random_bytes(std::size_t count);
 // key from EVP_PBE_scrypt. ln is log2 of scrypt's N.
 inline constexpr unsigned default_scrypt_log2_n = 15;  // N = 32768, r = 8: 32 MiB and ~0.1 s per check here
 
-// A new salted hash of `password`. Throws std::runtime_error when libcrypto fails.
+// A new salted hash of `password` (r = 8, p = 1). Throws std::invalid_argument for log2_n outside 10 to 20,
+// std::runtime_error when libcrypto fails.
 std::string hash_password(std::string_view password, unsigned log2_n = default_scrypt_log2_n);
 // Why `encoded` is not a hash verify_password can check ("expected $scrypt$ln=N,r=R,p=P$SALT$KEY ..."), or
-// nullopt when it is one. Bounds: ln 10 to 20, r 1 to 32, p 1 to 16, salt 8 to 64 bytes, key 16 to 64 bytes.
+// nullopt when it is one. Bounds: ln 10 to 20, r 1 to 32, p 1 to 16, salt 8 to 64 bytes, key 16 to 64 bytes,
+// and at most 1 GiB of scrypt memory (about 128 * r * 2^ln bytes) per check.
 std::optional<std::string> password_hash_problem(std::string_view encoded);
 // Whether `password` hashes to `encoded` (compared in constant time). False for a malformed hash.
 // Costs what the hash's parameters say (~0.1 s with the default): call it off the event loops.
