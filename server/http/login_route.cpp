@@ -135,8 +135,7 @@ asio::awaitable<Outcome> login_route(Request& request) {
   Outcome outcome;
   outcome.response.content_type = "application/json";
   outcome.response.headers.emplace_back("Cache-Control", "no-store");
-  const auto max_age =
-      std::chrono::duration_cast<std::chrono::seconds>(check.issued.expires_at - SystemClock::now());
+  const auto max_age = std::chrono::duration_cast<std::chrono::seconds>(auth.settings().token_ttl);
   outcome.response.headers.emplace_back("Set-Cookie",
                                         session_cookie_header(auth.settings(), check.issued.token, max_age));
   outcome.response.body =

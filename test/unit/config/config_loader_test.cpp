@@ -322,7 +322,7 @@ TEST_CASE("an unknown top-level key names itself, the known keys, and its positi
   CHECK(error.column() == 1);
   CHECK(std::string(error.what()) ==
         "test.yaml:3:1: listen_port: unknown key 'listen_port' (known: listen, server, routes, rooms, "
-        "subscriber, publish, limits, static, history, log)");
+        "subscriber, publish, limits, static, history, log, auth)");
 }
 
 TEST_CASE("an unknown nested key points at the key") {
