@@ -104,6 +104,9 @@ JwtVerifier::Result refuse(JwtVerifier::Problem problem, std::string error) {
 
 }  // namespace
 
+// Read-only once the constructor has returned, so verify() may run on several threads at once: OpenSSL 3
+// lets threads share one EVP_PKEY for verification as long as none modifies it (openssl-threads(7)); each
+// call makes its own EVP_MD_CTX.
 struct JwtVerifier::Keys {
   std::string hs256_secret;  // "" = no HS256
   Pkey rs256;                // an RSA key of at least 2048 bits, or null
