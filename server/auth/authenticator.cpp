@@ -121,7 +121,12 @@ Authentication Authenticator::jwt(std::string_view token, Clock::time_point now)
   identity.name = std::move(claims.sub);
   identity.rooms = std::move(claims.rooms);
   identity.may_publish = claims.publish;
-  identity.expires_at = Clock::time_point(std::chrono::seconds(claims.exp));
+  // A 64-bit nanosecond system_clock ends in 2262; backends write exp 9999999999 (2286) for "never". Past
+  // what the clock holds, the token expires at the clock's end rather than at an overflowed time in the past.
+  constexpr auto last_second =
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::duration::max()).count();
+  identity.expires_at = claims.exp >= last_second ? Clock::time_point::max()
+                                                  : Clock::time_point(std::chrono::seconds(claims.exp));
   return Authentication{std::move(identity), {}};
 }
 

@@ -128,10 +128,12 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
   options->initial_bytes = std::string(request.leftover);
   outcome.handshake_response = protocol::serialize(handshake.response);
   if (identity.expires_at) {
-    // The session's clock is steady_clock (ticks); exp is wall-clock time.
-    options->expires_at =
-        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                               *identity.expires_at - std::chrono::system_clock::now());
+    // The session's clock is steady_clock (ticks); exp is wall-clock time. Capped at a century, so that a
+    // token that never expires (exp at the clock's end) cannot overflow it.
+    const auto left = std::min<std::chrono::system_clock::duration>(
+        *identity.expires_at - std::chrono::system_clock::now(), std::chrono::hours(24 * 365 * 100));
+    options->expires_at = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
   }
   options->read_only = !identity.may_publish;
   auto session = std::make_shared<WebSocketSession>(std::move(request.socket), request.worker,
