@@ -1,5 +1,7 @@
 'use strict';
 // chatd web client: one WebSocket per (room, name), events rendered as text, automatic reconnect.
+// With access control (auth.mode password or jwt) it first finds out who it is (GET /login): a login form,
+// or a token from its URL fragment; the server then names every event this page sends.
 // Classic script (not a module) so it still runs if the server sends a generic MIME type.
 
 const DEFAULT_ROOM = 'general';
@@ -18,6 +20,13 @@ const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 // The server closed us because of something we sent.
 const CLIENT_FAULT_CODES = new Set([1003, 1007, 1009]);
 const MESSAGE_TOO_BIG = 1009;
+const POLICY_VIOLATION = 1008;
+// Close codes of access control (docs/api.md): the login or token reached its expiry; the login was ended
+// (POST /logout, in this tab or another). Reconnecting with the same credentials would be refused.
+const TOKEN_EXPIRED = 4001;
+const LOGGED_OUT = 4003;
+const NEEDS_TOKEN = 'This chat needs a token from the site that embeds it.';
+const SESSION_EXPIRED = 'Your session expired, reload the embedding page.';
 // Reconnecting after these would just repeat them. Not 1009: the page then knows the size to refuse.
 const NO_RECONNECT_CODES = new Set([1003, 1007]);
 const CLOSE_MEANINGS = {
@@ -32,7 +41,17 @@ const ui = {
   statusBar: document.querySelector('.status-bar'), status: $('status'), countdown: $('countdown'),
   retry: $('retry'), log: $('log'), jump: $('jump'), sendForm: $('send-form'), message: $('message'),
   send: $('send'), sendError: $('send-error'),
+  nameField: $('name-field'), account: $('account'), signedIn: $('signed-in'), logout: $('logout'),
+  loginView: $('login-view'), loginForm: $('login-form'), loginName: $('login-name'),
+  loginPassword: $('login-password'), loginSubmit: $('login-submit'), loginNotice: $('login-notice'),
+  loginError: $('login-error'), noticeView: $('notice-view'), notice: $('notice'),
 };
+ui.chatParts = [ui.joinForm, ui.statusBar, ui.log.parentElement, ui.sendForm];
+
+// Who the server says we are. mode: the server's auth.mode (GET /login). token: only a JWT handed over in
+// the URL fragment (jwt mode), sent as Authorization: Bearer and ?token=. A password login's token is never
+// held here: it lives in the HttpOnly cookie, which the browser sends by itself (same origin).
+const auth = { mode: 'open', name: '', token: '', mayPublish: true, startTimer: 0, startAttempt: 0 };
 
 const conn = {
   socket: null, room: '', name: '', attempt: 0, openedAt: 0, retryTimer: 0, countdownTimer: 0, retryAt: 0,
@@ -47,11 +66,27 @@ let stuckToBottom = true;
 
 // ---- join form, URL hash and remembered choice ----
 
-// "#ops" is the short, shareable form; "#room=ops&name=alice" is accepted too.
+// "#ops" is the short, shareable form; "#room=ops&name=alice" is accepted too, and "#token=JWT" (with or
+// without room) from a site that embeds the page.
 function readHash() {
   const raw = location.hash.slice(1);
   const params = new URLSearchParams(raw.includes('=') ? raw : `room=${raw}`);
-  return { room: params.get('room') || undefined, name: params.get('name') || undefined };
+  return {
+    room: params.get('room') || undefined, name: params.get('name') || undefined,
+    token: params.get('token') || undefined,
+  };
+}
+
+// Takes a token out of the address bar at once: it would otherwise stay in the history, be copied with
+// the link and be shown over the reader's shoulder. replaceState neither reloads nor fires hashchange.
+function takeTokenFromHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get('token');
+  if (!token) return '';
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  return token;
 }
 
 function loadChoice() {
@@ -83,7 +118,8 @@ function showJoinError(problem) {
 
 function onJoinSubmit(event) {
   event.preventDefault();
-  const name = ui.name.value.trim();
+  // Signed in, the name is the login's (the name field is hidden): only the room is chosen here.
+  const name = auth.name || ui.name.value.trim();
   const room = ui.room.value.trim();
   const problem = validateChoice(name, room);
   showJoinError(problem);
@@ -91,6 +127,12 @@ function onJoinSubmit(event) {
 }
 
 function onHashChange() {
+  // The embedding site handed over a fresh token (it set a new #token=): start over with it.
+  const token = takeTokenFromHash();
+  if (token) {
+    auth.token = token;
+    return start();
+  }
   const { room } = readHash();
   if (!room || room === conn.room) return;
   ui.room.value = room;
@@ -99,7 +141,8 @@ function onHashChange() {
 }
 
 function join(name, room) {
-  saveChoice(name, room);
+  // A login's name is not a choice to remember: the open-mode name stays what it was.
+  saveChoice(auth.name ? loadChoice().name : name, room);
   // replaceState: keeps the link shareable without firing hashchange or piling up history entries.
   history.replaceState(null, '', '#' + room);
   document.title = `#${room} · chatd`;
@@ -143,7 +186,8 @@ function clearLog() {
 
 async function loadHistory(room) {
   try {
-    const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=100`, { cache: 'no-store' });
+    const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=100`,
+      { cache: 'no-store', headers: authHeaders() });
     // 404: nobody has used this room yet, so there is nothing to show; the subscription learns the epoch.
     if (!response.ok) return;
     const body = await response.json();
@@ -164,8 +208,13 @@ function subscribeUrl() {
   // seen yet that is since=0: everything the room retains, e.g. what came between a 404 from /history and
   // this subscription (what /history did show is dropped again by id).
   const state = roomStates.get(conn.room);
-  const params = { room: conn.room, name: conn.name, presence: 'true', since: state?.lastId ?? 0 };
+  const params = { room: conn.room, presence: 'true', since: state?.lastId ?? 0 };
+  // Signed in, the server takes the name from the login and ignores ?name=.
+  if (!auth.name) params.name = conn.name;
   if (state?.epoch != null) params.epoch = state.epoch;
+  // A page script cannot set headers on a WebSocket handshake: the query is the only way for a token
+  // (the server keeps it out of its logs). A cookie goes by itself.
+  if (auth.token) params.token = auth.token;
   // encodeURIComponent rather than URLSearchParams: "%20" is understood by every query decoder, "+" is not.
   const query = Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
   return `${scheme}//${location.host}/subscribe?${query}`;
@@ -208,12 +257,45 @@ function onClose(event) {
   if (wasOpen) addSystemRow(`Disconnected: ${text}`);
   if (event.code === MESSAGE_TOO_BIG) learnSizeLimit();
   restoreUnconfirmed(event.code);
+  if (auth.name && (event.code === TOKEN_EXPIRED || event.code === LOGGED_OUT)) return loginEnded(event.code);
+  if (auth.name && event.code === POLICY_VIOLATION && /may not publish/.test(event.reason)) becomeReadOnly();
   if (NO_RECONNECT_CODES.has(event.code)) {
     setStatus('error', `Closed: ${text}. Not reconnecting; press Join or Retry to try again.`);
     ui.retry.hidden = false;
     return;
   }
+  if (!wasOpen && auth.name) return recheckThenReconnect(text);
   scheduleReconnect(text);
+}
+
+// A refused handshake looks like a lost connection to a page script (1006, no status): the login may have
+// ended meanwhile (expired, logged out elsewhere, a server restarted without its sessions). Asking first
+// keeps the page from retrying forever with credentials the server no longer takes.
+async function recheckThenReconnect(closeText) {
+  const { room } = conn;
+  const answer = await whoAmI();
+  if (conn.socket || conn.room !== room || !auth.name) return; // something else took over meanwhile
+  if (answer.status === 401) return loginRefused(answer.body.error);
+  // Still signed in: maybe this room is outside the token's rooms (a 403 the socket cannot show).
+  const refusal = answer.status === 200 ? await roomRefusal(room) : '';
+  if (conn.socket || conn.room !== room || !auth.name) return;
+  if (refusal) {
+    setStatus('error', `Not connected: ${refusal}. Pick another room, or press Retry.`);
+    ui.retry.hidden = false;
+    return;
+  }
+  scheduleReconnect(closeText);
+}
+
+// The server's reason when our credentials may not use the room (403), else ''.
+async function roomRefusal(room) {
+  try {
+    const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=1`,
+      { cache: 'no-store', headers: authHeaders() });
+    return response.status === 403 ? await errorText(response) : '';
+  } catch {
+    return '';
+  }
 }
 
 function describeClose(event, wasOpen) {
@@ -393,8 +475,8 @@ function onLogResize() {
 
 // Disabled only until the first Join: there is no room to send to before it.
 function setComposerEnabled(enabled) {
-  ui.message.disabled = !enabled;
-  ui.send.disabled = !enabled;
+  ui.message.disabled = !enabled || !auth.mayPublish;
+  ui.send.disabled = ui.message.disabled;
 }
 
 function onMessageKeydown(event) {
@@ -484,31 +566,266 @@ function returnToDraft(texts, notice) {
   addSystemRow(notice);
 }
 
+// ---- access control: who am I, the login form, logout, the end of a login ----
+
+function authHeaders() {
+  return auth.token ? { Authorization: `Bearer ${auth.token}` } : {};
+}
+
+// GET /login: { status, body }, status 0 when the server could not be reached. The cookie goes with it.
+async function whoAmI() {
+  try {
+    const response = await fetch('/login', { cache: 'no-store', headers: authHeaders() });
+    const body = await response.json().catch(() => ({}));
+    return { status: response.status, body: body && typeof body === 'object' ? body : {} };
+  } catch {
+    return { status: 0, body: {} };
+  }
+}
+
+// GET /login's 401 does not say which mode refused us (unless it carries "mode"). A POST /login with no
+// fields tells without trying any password: jwt mode has no password logins (404), password mode refuses
+// the empty body (400), which does not count as a failed login.
+async function probeMode() {
+  try {
+    const response = await fetch('/login', {
+      method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' }, body: '{}',
+    });
+    return response.status === 404 ? 'jwt' : 'password';
+  } catch {
+    return 'password';
+  }
+}
+
+// One of: 'chat', 'login' (the password form instead of the chat), 'notice' (a message instead of it).
+function showView(view) {
+  for (const part of ui.chatParts) part.hidden = view !== 'chat';
+  ui.loginView.hidden = view !== 'login';
+  ui.noticeView.hidden = view !== 'notice';
+}
+
+// Leaves the room for good (no reconnect) and forgets what it showed: the next person at this screen must
+// not read the last one's chat.
+function leaveChat() {
+  stopRetryTimers();
+  dropSocket();
+  clearLog();
+  roomStates.clear();
+  conn.room = conn.name = '';
+  conn.outbox = [];
+  conn.unconfirmed = [];
+  ui.message.value = '';
+  showSendError('');
+  setComposerEnabled(false);
+  auth.name = '';
+  auth.mayPublish = true;
+  ui.account.hidden = true;
+}
+
+function showLogin(notice = '') {
+  leaveChat();
+  auth.mode = 'password';
+  showView('login');
+  document.title = 'Sign in · chatd';
+  ui.loginNotice.textContent = notice;
+  ui.loginNotice.hidden = !notice;
+  showLoginError('');
+  (ui.loginName.value ? ui.loginPassword : ui.loginName).focus();
+}
+
+function showNotice(text) {
+  leaveChat();
+  showView('notice');
+  document.title = 'chatd';
+  ui.notice.textContent = text;
+}
+
+function showLoginError(text) {
+  ui.loginError.textContent = text;
+  ui.loginError.hidden = !text;
+  for (const input of [ui.loginName, ui.loginPassword]) {
+    if (text) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+}
+
+// The server knows who we are (GET /login answered 200 in password or jwt mode): the chat, under that name.
+function signIn(identity) {
+  auth.mode = identity.mode;
+  auth.name = identity.name;
+  ui.signedIn.textContent = `Signed in as ${identity.name}`;
+  ui.account.hidden = false;
+  // Only a password login can be ended here; a JWT ends at its exp, decided by the site that minted it.
+  ui.logout.hidden = auth.mode !== 'password' || Boolean(auth.token);
+  ui.nameField.hidden = true;
+  ui.name.value = identity.name;
+  showView('chat');
+  const room = (readHash().room || loadChoice().room || DEFAULT_ROOM).trim();
+  ui.room.value = ROOM_PATTERN.test(room) ? room : DEFAULT_ROOM;
+  join(identity.name, ui.room.value);
+}
+
+// The server refused our credentials (a 401 from GET /login).
+function loginRefused(reason) {
+  if (!auth.token) return showLogin(auth.name ? 'Your login is no longer valid: sign in again.' : '');
+  auth.token = '';
+  showNotice(/expired/.test(reason ?? '') ? SESSION_EXPIRED
+    : `The token from the embedding site was refused (${reason || 'no reason given'}): reload the embedding page.`);
+}
+
+// The server closed our socket with 4001 or 4003.
+function loginEnded(code) {
+  if (auth.token) {
+    // Keep what was read on screen; only posting and the connection are over.
+    auth.token = '';
+    stopRetryTimers();
+    conn.socket = null;
+    ui.message.disabled = ui.send.disabled = true;
+    return setStatus('error', SESSION_EXPIRED);
+  }
+  showLogin(code === LOGGED_OUT ? 'You were logged out (here or in another tab).'
+    : 'Your login has expired: sign in again.');
+}
+
+// A read-only JWT (publish: false): the server closed us (1008) for posting. Reading goes on.
+function becomeReadOnly() {
+  auth.mayPublish = false;
+  setComposerEnabled(false);
+  ui.message.placeholder = 'This token may read but not post';
+  showSendError('Not sent: the token from the embedding site allows reading only.');
+}
+
+function retryAfterSeconds(response) {
+  const value = response.headers.get('Retry-After') ?? '';
+  // Delay-seconds or an HTTP-date (RFC 9110 10.2.3).
+  if (/^\d+$/.test(value)) return Number(value);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? 0 : Math.max(1, Math.ceil((date - Date.now()) / 1000));
+}
+
+function describeWait(seconds) {
+  if (seconds < 120) return `${seconds} s`;
+  return `${Math.ceil(seconds / 60)} min`;
+}
+
+async function errorText(response) {
+  const body = await response.json().catch(() => null);
+  return body && typeof body.error === 'string' ? body.error : `HTTP ${response.status}`;
+}
+
+async function onLoginSubmit(event) {
+  event.preventDefault();
+  const name = ui.loginName.value.trim();
+  const password = ui.loginPassword.value;
+  if (!name || !password) {
+    showLoginError('Please enter your name and password.');
+    (name ? ui.loginPassword : ui.loginName).focus();
+    return;
+  }
+  showLoginError('');
+  ui.loginSubmit.disabled = true;
+  try {
+    await logIn(name, password);
+  } finally {
+    ui.loginSubmit.disabled = false;
+  }
+}
+
+async function logIn(name, password) {
+  let response;
+  try {
+    response = await fetch('/login', {
+      method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name, password }),
+    });
+  } catch {
+    return showLoginError('Cannot reach the server: try again.');
+  }
+  if (response.ok) {
+    // The answer set the HttpOnly session cookie. Its body holds the token too: it is not read, so no
+    // script of this page ever has it. GET /login, by the cookie, proves the browser kept it.
+    ui.loginPassword.value = '';
+    const answer = await whoAmI();
+    if (answer.status === 200 && answer.body.name) return signIn(answer.body);
+    return showLoginError('Signed in, but this browser did not keep the login cookie: allow cookies for this site.');
+  }
+  if (response.status === 401) {
+    ui.loginPassword.select();
+    return showLoginError('Wrong name or password.');
+  }
+  if (response.status === 429) {
+    const seconds = retryAfterSeconds(response);
+    return showLoginError(`Too many failed logins: try again in ${describeWait(seconds || 1)}.`);
+  }
+  if (response.status === 404) return start(); // the server is no longer in password mode
+  showLoginError(`Not signed in: ${await errorText(response)}`);
+}
+
+async function onLogoutClick() {
+  ui.logout.disabled = true;
+  // Our own socket first, so the server's 4003 for it is not taken for a logout from elsewhere.
+  stopRetryTimers();
+  dropSocket();
+  let response = null;
+  try {
+    response = await fetch('/logout', { method: 'POST', cache: 'no-store' });
+  } catch {
+    // Still signed in: back to the room.
+  } finally {
+    ui.logout.disabled = false;
+  }
+  // 204: ended now; 401: it had ended already (expired, or logged out in another tab). Either way there is
+  // no login left.
+  if (response && (response.status === 204 || response.status === 401)) return showLogin('You have logged out.');
+  connect();
+  setStatus('error', `Not logged out: ${response ? await errorText(response) : 'cannot reach the server'}. Try again.`);
+}
+
 // ---- start ----
 
 function guestName() {
   return `guest-${Math.floor(1000 + Math.random() * 9000)}`;
 }
 
-function init() {
+// Asks the server which mode it is in and who we are, then shows the chat, the login form or a notice.
+async function start() {
+  clearTimeout(auth.startTimer);
+  const { status, body } = await whoAmI();
+  if (status === 200 && (body.mode === 'password' || body.mode === 'jwt') && body.name) {
+    auth.startAttempt = 0;
+    return signIn(body);
+  }
+  if (status === 401) {
+    auth.startAttempt = 0;
+    if (auth.token) return loginRefused(body.error);
+    const mode = body.mode ?? await probeMode();
+    return mode === 'jwt' ? showNotice(NEEDS_TOKEN) : showLogin();
+  }
+  if (status === 0 || status >= 500) {
+    // Which page to show depends on the server: wait for it, with the reconnect back-off.
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** auth.startAttempt);
+    auth.startAttempt = Math.min(auth.startAttempt + 1, 30);
+    auth.startTimer = setTimeout(start, delay);
+    return setStatus('busy', `Cannot reach the server (${status || 'no answer'}); trying again…`);
+  }
+  if (status === 403) return showNotice(`The server refused this page: ${body.error ?? 'forbidden'}.`);
+  // {"mode":"open"}, or a server without access control (404): the chat as it always was.
+  auth.startAttempt = 0;
+  startOpen();
+}
+
+function startOpen() {
+  auth.mode = 'open';
+  auth.name = '';
+  ui.nameField.hidden = false;
+  ui.account.hidden = true;
+  showView('chat');
   const saved = loadChoice();
   const fromHash = readHash();
   const name = (fromHash.name || saved.name || '').trim();
   const room = (fromHash.room || saved.room || DEFAULT_ROOM).trim();
   ui.name.value = name || guestName();
   ui.room.value = room;
-
-  ui.joinForm.addEventListener('submit', onJoinSubmit);
-  ui.sendForm.addEventListener('submit', (event) => { event.preventDefault(); sendDraft(); });
-  ui.message.addEventListener('keydown', onMessageKeydown);
-  ui.message.addEventListener('input', () => showSendError(''));
-  ui.log.addEventListener('scroll', onLogScroll, { passive: true });
-  ui.jump.addEventListener('click', onJumpClick);
-  ui.retry.addEventListener('click', retryNow);
-  window.addEventListener('hashchange', onHashChange);
-  // Waiting out the back-off is pointless once the network is back.
-  window.addEventListener('online', () => conn.retryTimer && retryNow());
-  if ('ResizeObserver' in window) new ResizeObserver(onLogResize).observe(ui.log);
 
   // Someone who chose a name before (or followed a link with one) goes straight in;
   // a first-time visitor gets to pick a name first.
@@ -523,6 +840,28 @@ function init() {
       ui.name.select();
     }
   }
+}
+
+function init() {
+  // First, before anything can fail: a token in the address bar leaves it.
+  auth.token = takeTokenFromHash();
+
+  ui.joinForm.addEventListener('submit', onJoinSubmit);
+  ui.loginForm.addEventListener('submit', onLoginSubmit);
+  ui.logout.addEventListener('click', onLogoutClick);
+  ui.sendForm.addEventListener('submit', (event) => { event.preventDefault(); sendDraft(); });
+  ui.message.addEventListener('keydown', onMessageKeydown);
+  ui.message.addEventListener('input', () => showSendError(''));
+  ui.log.addEventListener('scroll', onLogScroll, { passive: true });
+  ui.jump.addEventListener('click', onJumpClick);
+  ui.retry.addEventListener('click', retryNow);
+  window.addEventListener('hashchange', onHashChange);
+  // Waiting out the back-off is pointless once the network is back.
+  window.addEventListener('online', () => conn.retryTimer && retryNow());
+  if ('ResizeObserver' in window) new ResizeObserver(onLogResize).observe(ui.log);
+
+  setStatus('busy', 'Connecting…');
+  start();
 }
 
 init();

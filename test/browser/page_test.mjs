@@ -7,7 +7,8 @@
 // Prints one line per test ("ok NAME" or "FAIL NAME: why"), then "browser: N passed, M failed"; exits 1 if
 // any test failed.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -33,8 +34,12 @@ const WAIT_MS = Number(process.env.BROWSER_TEST_WAIT_MS) || 15000; // per awaite
 // ---- the server: the real binary, restartable on the same port and database ----
 
 class Chatd {
-  constructor(binary) {
+  // auth: the lines of an `auth:` section (none: open mode); files: name -> contents, written beside the
+  // config (key files are read relative to it).
+  constructor(binary, { auth = [], files = {} } = {}) {
     this.binary = binary;
+    this.auth = auth;
+    this.files = files;
     this.dir = mkdtempSync(path.join(tmpdir(), 'chatd-browser-'));
     this.port = 0; // the first start lets the system pick; restarts reuse the port the pages know
     this.database = path.join(this.dir, 'chat.db');
@@ -50,8 +55,10 @@ class Chatd {
       `limits: { max_message_size: ${SERVER_MESSAGE_LIMIT} }`,
       `static: { root: ${JSON.stringify(STATIC_ROOT)} }`,
       `history: { store: sqlite, path: ${JSON.stringify(this.database)} }`,
+      ...this.auth,
       '',
     ].join('\n'));
+    for (const [name, contents] of Object.entries(this.files)) writeFileSync(path.join(this.dir, name), contents);
     const child = spawn(this.binary, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.process = child;
     this.log = '';
@@ -91,8 +98,8 @@ class Chatd {
     return `http://127.0.0.1:${this.port}${pathAndQuery}`;
   }
 
-  async history(room) {
-    const response = await fetch(this.url(`/history?room=${room}&limit=1000`));
+  async history(room, headers = {}) {
+    const response = await fetch(this.url(`/history?room=${room}&limit=1000`), { headers });
     if (!response.ok) throw new Error(`/history answered ${response.status}`);
     return (await response.json()).events;
   }
@@ -217,6 +224,29 @@ class ChatPage {
 
   notices() {
     return this.page.$$eval('#log .row.sys .body', (nodes) => nodes.map((n) => n.textContent));
+  }
+
+  // [name, text] of the message rows the server delivered.
+  rows() {
+    return this.page.$$eval('#log .row.msg:not(.pending) .body',
+      (nodes) => nodes.map((n) => [n.querySelector('.who').textContent, n.querySelector('.text').textContent]));
+  }
+
+  async waitRow(name, text) {
+    await this.until(`showing ${name}: ${text}`,
+      async () => (await this.rows()).some(([who, what]) => who === name && what === text));
+  }
+
+  // The text of an element, '' when it is hidden or absent.
+  shown(selector) {
+    return this.page.evaluate((s) => {
+      const node = document.querySelector(s);
+      return node && node.checkVisibility() ? node.textContent : '';
+    }, selector);
+  }
+
+  async waitShown(selector, pattern) {
+    await this.until(`showing ${pattern} in ${selector}`, async () => pattern.test(await this.shown(selector)));
   }
 
   async gapNotices() {
@@ -438,9 +468,254 @@ const TESTS = [
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
+// ---- access control (issue 11): the page against chatd in auth.mode password and jwt ----
+
+const PASSWORD = 'correct horse battery staple';
+const JWT_SECRET = 'a test secret of more than 32 bytes, for HS256 only';
+
+// The server's own hash of PASSWORD, as an admin would paste it into the config.
+function hashPassword(binary) {
+  const run = spawnSync(binary, ['--hash-password'], { input: `${PASSWORD}\n`, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`chatd --hash-password failed (${run.status}): ${run.stderr}`);
+  return run.stdout.trim();
+}
+
+// An HS256 JWT (RFC 7519), minted here independently of chatd's code.
+function mintJwt(claims) {
+  const part = (object) => Buffer.from(JSON.stringify(object)).toString('base64url');
+  const input = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${input}.${createHmac('sha256', JWT_SECRET).update(input).digest('base64url')}`;
+}
+
+const inSeconds = (seconds) => Math.floor(Date.now() / 1000) + seconds;
+
+// Another user logs in by HTTP, as a script would: the session token from the JSON answer.
+async function logInByFetch(server, name) {
+  const response = await fetch(server.url('/login'), {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name, password: PASSWORD }),
+  });
+  expectEqual(response.status, 200, `POST /login for ${name}`);
+  return (await response.json()).token;
+}
+
+async function publishAs(server, token, room, text) {
+  const response = await fetch(server.url(`/publish?room=${room}`), {
+    method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/plain' }, body: text,
+  });
+  expectEqual(response.status, 202, `POST /publish of ${JSON.stringify(text)}`);
+}
+
+async function loginStatusWithCookie(server, value) {
+  const response = await fetch(server.url('/login'), { headers: { Cookie: `chatd_session=${value}` } });
+  return response.status;
+}
+
+// A page in a context of its own (its own cookies and storage), its WebSockets recorded.
+async function openPage(browser, server, hash, name) {
+  const context = await browser.newContext();
+  const chat = new ChatPage(context, await context.newPage(), name);
+  await chat.page.goto(server.url(`/${hash}`));
+  return chat;
+}
+
+async function signInWithForm(chat, name, password) {
+  await chat.page.fill('#login-name', name, { timeout: 3000 });
+  await chat.page.fill('#login-password', password, { timeout: 3000 });
+  await chat.page.click('#login-submit', { timeout: 3000 });
+}
+
+async function sessionCookie(chat) {
+  return (await chat.context.cookies()).find((cookie) => cookie.name === 'chatd_session');
+}
+
+async function testPasswordLoginAndLogout({ browser, server }) {
+  const room = freshRoom('login');
+  const chat = await openPage(browser, server, `#${room}`, 'alice');
+  try {
+    await chat.waitShown('#login-title', /sign in/i);
+    for (const hidden of ['#log', '#message', '#name', '#room'])
+      expectEqual(await chat.page.isVisible(hidden), false, `${hidden} visible beside the login form`);
+
+    await signInWithForm(chat, 'alice', 'not the password');
+    await chat.waitShown('#login-error', /wrong name or password/i);
+    expectEqual(chat.sockets.length, 0, 'WebSockets opened before signing in');
+    expectEqual(await sessionCookie(chat), undefined, 'the session cookie after a wrong password');
+
+    await signInWithForm(chat, 'alice', PASSWORD);
+    await chat.waitShown('#signed-in', /^signed in as alice$/i);
+    await chat.waitConnected(1);
+    expectEqual(await chat.page.isVisible('#name'), false, 'the name field visible in password mode');
+    const query = new URL(chat.sockets[0].url).searchParams;
+    expectEqual([query.get('token'), query.get('name'), query.get('room')], [null, null, room],
+      '[token, name, room] in the WebSocket URL (the cookie is the credential)');
+
+    // HttpOnly: the cookie exists, and no script of the page can read it, nor did the page keep the token.
+    const cookie = await sessionCookie(chat);
+    expect(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `the session cookie: ${JSON.stringify(cookie)}`);
+    const seen = await chat.page.evaluate(() => [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)]);
+    for (const place of seen) expect(!place.includes(cookie.value), `the token is readable by the page: ${place}`);
+
+    await chat.type('hello from alice');
+    await chat.waitRow('alice', 'hello from alice');
+    const bob = await logInByFetch(server, 'bob');
+    await publishAs(server, bob, room, 'hello from bob');
+    await chat.waitRow('bob', 'hello from bob');
+
+    await chat.page.reload();
+    await chat.waitShown('#signed-in', /^signed in as alice$/i);
+    await chat.waitConnected(2);
+    expectEqual(await chat.page.isVisible('#login-form'), false, 'the login form after a reload');
+    await chat.waitRow('bob', 'hello from bob'); // the history, read with the cookie
+
+    await chat.page.click('#logout');
+    await chat.waitShown('#login-title', /sign in/i);
+    expectEqual(await chat.page.isVisible('#log'), false, 'the chat visible after logging out');
+    expectEqual(await sessionCookie(chat), undefined, 'the session cookie after logging out');
+    expectEqual(await loginStatusWithCookie(server, cookie.value), 401, 'GET /login with the old cookie');
+    await chat.until('its WebSocket closed', () => chat.sockets.every((socket) => socket.closed));
+    expectEqual(chat.sockets.length, 2, 'WebSockets opened (none after logging out)');
+  } finally {
+    await chat.close();
+  }
+}
+
+// Two tabs of one browser share the cookie: logging out in one closes the other's socket with 4003, and
+// that tab goes back to the login form instead of reconnecting.
+async function testLogoutInAnotherTab({ browser, server }) {
+  const room = freshRoom('tabs');
+  const first = await openPage(browser, server, `#${room}`, 'alice');
+  try {
+    await first.waitShown('#login-title', /sign in/i);
+    await signInWithForm(first, 'alice', PASSWORD);
+    await first.waitConnected(1);
+    const second = new ChatPage(first.context, await first.context.newPage(), 'alice (second tab)');
+    await second.page.goto(server.url(`/#${room}`));
+    await second.waitShown('#signed-in', /^signed in as alice$/i);
+    await second.waitConnected(1);
+
+    await second.page.click('#logout');
+    await first.waitShown('#login-notice', /logged out/i);
+    expectEqual(await first.page.isVisible('#log'), false, 'the chat visible in the first tab after the logout');
+    expectEqual(first.sockets.length, 1, 'WebSockets the first tab opened (no reconnect after 4003)');
+  } finally {
+    await first.close();
+  }
+}
+
+// login_burst 1, token_ttl 2s: a login that expires while connected (4001), then the failed-login limit.
+async function testExpiryAndLoginLimit({ browser, server }) {
+  const chat = await openPage(browser, server, `#${freshRoom('expiry')}`, 'alice');
+  const waits = [];
+  chat.page.on('response', (response) => {
+    if (response.status() === 429) waits.push(response.headers()['retry-after']);
+  });
+  try {
+    await chat.waitShown('#login-title', /sign in/i);
+    await signInWithForm(chat, 'alice', PASSWORD);
+    await chat.waitConnected(1);
+    await chat.waitShown('#login-notice', /expired/i);
+    expectEqual(chat.sockets.length, 1, 'WebSockets opened (no reconnect after 4001)');
+
+    await signInWithForm(chat, 'alice', 'wrong');
+    await chat.waitShown('#login-error', /wrong name or password/i);
+    await signInWithForm(chat, 'alice', PASSWORD); // refused too: the address has no tries left
+    await chat.waitShown('#login-error', /too many failed logins/i);
+    expect(/^\d+$/.test(waits[0] ?? ''), `Retry-After of the 429: ${waits[0]}`);
+    const shown = await chat.shown('#login-error');
+    const seconds = Number(waits[0]);
+    const expected = seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
+    expect(shown.includes(expected), `the wait (Retry-After ${seconds}) is not in "${shown}"`);
+  } finally {
+    await chat.close();
+  }
+}
+
+async function testJwtFromFragment({ browser, server }) {
+  const room = freshRoom('embed');
+  const token = mintJwt({ sub: 'jill', exp: inSeconds(600) });
+  // Before the page opens: its /history, sent with the Bearer token, must show this.
+  await publishAs(server, token, room, 'before the page opened');
+  const chat = await openPage(browser, server, `#token=${token}&room=${room}`, 'jill');
+  const historyAuth = [];
+  chat.page.on('request', async (request) => {
+    if (new URL(request.url()).pathname === '/history') historyAuth.push((await request.allHeaders()).authorization);
+  });
+  try {
+    await chat.waitShown('#signed-in', /^signed in as jill$/i);
+    await chat.waitConnected(1);
+    const href = await chat.page.evaluate(() => location.href);
+    expect(!href.includes('token') && !href.includes(token.slice(-20)), `the token is still in the address: ${href}`);
+    expectEqual(new URL(chat.sockets[0].url).searchParams.get('token'), token, '?token= of the WebSocket');
+    await chat.waitRow('jill', 'before the page opened');
+
+    await chat.type('hello from jill');
+    await chat.waitRow('jill', 'hello from jill');
+    const stored = await server.history(room, { Authorization: `Bearer ${token}` });
+    expectEqual(stored.filter((event) => event.type === 'message').map((event) => [event.name, event.text]),
+      [['jill', 'before the page opened'], ['jill', 'hello from jill']], 'what chatd stored');
+    expect(historyAuth.length > 0 && historyAuth.every((value) => value === `Bearer ${token}`),
+      `Authorization of the page's /history requests: ${JSON.stringify(historyAuth)}`);
+    expectEqual(await chat.page.isVisible('#logout'), false, 'a Log out button for a JWT');
+  } finally {
+    await chat.close();
+  }
+}
+
+async function testJwtWithoutToken({ browser, server }) {
+  const chat = await openPage(browser, server, '', 'nobody');
+  try {
+    await chat.waitShown('#notice', /needs a token from the site that embeds it/i);
+    expectEqual(await chat.page.isVisible('#login-form'), false, 'the login form in jwt mode');
+    expectEqual(chat.sockets.length, 0, 'WebSockets opened without a token');
+  } finally {
+    await chat.close();
+  }
+}
+
+async function testJwtExpiresWhileConnected({ browser, server }) {
+  const token = mintJwt({ sub: 'jack', exp: inSeconds(3) });
+  const chat = await openPage(browser, server, `#token=${token}&room=${freshRoom('expiring')}`, 'jack');
+  try {
+    await chat.waitConnected(1);
+    await chat.waitShown('#status', /your session expired, reload the embedding page/i);
+    expectEqual(await chat.composerEnabled(), false, 'the message box enabled after the expiry');
+    expectEqual(chat.sockets.length, 1, 'WebSockets opened (no reconnect after 4001)');
+  } finally {
+    await chat.close();
+  }
+}
+
+const AUTH_GROUPS = [
+  {
+    name: 'password',
+    auth: (hash) => [`auth: { mode: password, password_hash: ${JSON.stringify(hash)} }`],
+    tests: [
+      ['password-login-and-logout', testPasswordLoginAndLogout],
+      ['password-logout-in-another-tab', testLogoutInAnotherTab],
+    ],
+  },
+  {
+    name: 'password-short',
+    auth: (hash) => [`auth: { mode: password, password_hash: ${JSON.stringify(hash)}, token_ttl: 2s,`,
+      '        login_burst: 1, login_rate: 0.01 }'],
+    tests: [['password-expiry-and-login-limit', testExpiryAndLoginLimit]],
+  },
+  {
+    name: 'jwt',
+    auth: () => ['auth: { mode: jwt, jwt: { secret_file: jwt.secret, leeway: 0s } }'],
+    files: { 'jwt.secret': JWT_SECRET },
+    tests: [
+      ['jwt-from-fragment', testJwtFromFragment],
+      ['jwt-without-token', testJwtWithoutToken],
+      ['jwt-expires-while-connected', testJwtExpiresWhileConnected],
+    ],
+  },
+];
+
 async function main() {
   const binary = process.env.CHATD_BIN || process.argv[2];
   if (!binary) throw new Error('set CHATD_BIN to the chatd binary');
+  const started = Date.now();
   const server = new Chatd(binary);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   let [passed, failed] = [0, 0];
@@ -458,13 +733,29 @@ async function main() {
   try {
     await server.start();
     for (const [name, test] of TESTS) await check(name, () => test({ browser, server }));
+    pair.relay?.close();
+    pair.relay = null;
+    await check('clean-shutdown', () => server.stop());
+    rmSync(server.dir, { recursive: true, force: true });
+
+    const hash = hashPassword(binary);
+    for (const group of AUTH_GROUPS) {
+      const authServer = new Chatd(binary, { auth: group.auth(hash), files: group.files });
+      try {
+        await authServer.start();
+        for (const [name, test] of group.tests) await check(name, () => test({ browser, server: authServer }));
+      } finally {
+        await check(`clean-shutdown-${group.name}`, () => authServer.stop());
+        rmSync(authServer.dir, { recursive: true, force: true });
+      }
+    }
   } finally {
     await browser.close();
     pair.relay?.close();
-    await check('clean-shutdown', () => server.stop());
+    await server.stop().catch(() => {});
     rmSync(server.dir, { recursive: true, force: true });
   }
-  console.log(`browser: ${passed} passed, ${failed} failed`);
+  console.log(`browser: ${passed} passed, ${failed} failed (${Date.now() - started} ms)`);
   process.exitCode = failed ? 1 : 0;
 }
 
