@@ -672,6 +672,23 @@ async function testJwtWithoutToken({ browser, server }) {
   }
 }
 
+// A token chatd refuses (here: signed with another secret): the reason, and the token out of the address
+// bar all the same.
+async function testJwtRefused({ browser, server }) {
+  const good = mintJwt({ sub: 'mallory', exp: inSeconds(600) });
+  const forged = `${good.slice(0, good.lastIndexOf('.'))}.${createHmac('sha256', 'another secret of at least 32 bytes!')
+    .update(good.slice(0, good.lastIndexOf('.'))).digest('base64url')}`;
+  const chat = await openPage(browser, server, `#token=${forged}`, 'mallory');
+  try {
+    await chat.waitShown('#notice', /refused \(bad signature\)/i);
+    const href = await chat.page.evaluate(() => location.href);
+    expect(!href.includes('token'), `the token is still in the address: ${href}`);
+    expectEqual(chat.sockets.length, 0, 'WebSockets opened with a refused token');
+  } finally {
+    await chat.close();
+  }
+}
+
 async function testJwtExpiresWhileConnected({ browser, server }) {
   const token = mintJwt({ sub: 'jack', exp: inSeconds(3) });
   const chat = await openPage(browser, server, `#token=${token}&room=${freshRoom('expiring')}`, 'jack');
@@ -707,6 +724,7 @@ const AUTH_GROUPS = [
     tests: [
       ['jwt-from-fragment', testJwtFromFragment],
       ['jwt-without-token', testJwtWithoutToken],
+      ['jwt-refused', testJwtRefused],
       ['jwt-expires-while-connected', testJwtExpiresWhileConnected],
     ],
   },
