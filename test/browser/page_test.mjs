@@ -697,6 +697,51 @@ async function testJwtExpiresWhileConnected({ browser, server }) {
     await chat.waitShown('#status', /your session expired, reload the embedding page/i);
     expectEqual(await chat.composerEnabled(), false, 'the message box enabled after the expiry');
     expectEqual(chat.sockets.length, 1, 'WebSockets opened (no reconnect after 4001)');
+
+    // The embedding site hands over a fresh token by setting the fragment again (no reload).
+    const fresh = mintJwt({ sub: 'jack', exp: inSeconds(600) });
+    await chat.page.evaluate((token) => { location.hash = `#token=${token}`; }, fresh);
+    await chat.waitConnected(2);
+    expectEqual(new URL(chat.sockets[1].url).searchParams.get('token'), fresh, '?token= after the new fragment');
+    expect(!(await chat.page.evaluate(() => location.href)).includes('token'), 'the new token stayed in the address');
+    await chat.type('back with a fresh token');
+    await chat.waitRow('jack', 'back with a fresh token');
+  } finally {
+    await chat.close();
+  }
+}
+
+// publish: false: the page may read; its first message closes it (1008), and it then says so and reads on.
+async function testJwtReadOnly({ browser, server }) {
+  const room = freshRoom('readonly');
+  const token = mintJwt({ sub: 'reader', exp: inSeconds(600), publish: false });
+  const chat = await openPage(browser, server, `#token=${token}&room=${room}`, 'reader');
+  try {
+    await chat.waitConnected(1);
+    await chat.type('may I?');
+    await chat.until('saying the token only reads', async () => /reading only/.test(await chat.sendError()));
+    expectEqual(await chat.composerEnabled(), false, 'the message box enabled for a read-only token');
+    await chat.waitConnected(2);
+    const writer = mintJwt({ sub: 'writer', exp: inSeconds(600) });
+    await publishAs(server, writer, room, 'still reading');
+    await chat.waitRow('writer', 'still reading');
+  } finally {
+    await chat.close();
+  }
+}
+
+// A token for other rooms: the socket's 403 is invisible to the page, so it asks and shows the reason.
+async function testJwtRoomOutsideTheToken({ browser, server }) {
+  const token = mintJwt({ sub: 'roomy', exp: inSeconds(600), rooms: ['allowed-*'] });
+  const chat = await openPage(browser, server, `#token=${token}&room=elsewhere`, 'roomy');
+  try {
+    await chat.waitShown('#status', /may not use room "elsewhere"/);
+    const opened = chat.sockets.length;
+    await chat.page.fill('#room', 'allowed-1');
+    await chat.page.click('#join-form button[type=submit]');
+    await chat.waitConnected(opened + 1);
+    await chat.type('in my room');
+    await chat.waitRow('roomy', 'in my room');
   } finally {
     await chat.close();
   }
@@ -725,6 +770,8 @@ const AUTH_GROUPS = [
       ['jwt-from-fragment', testJwtFromFragment],
       ['jwt-without-token', testJwtWithoutToken],
       ['jwt-refused', testJwtRefused],
+      ['jwt-read-only', testJwtReadOnly],
+      ['jwt-room-outside-the-token', testJwtRoomOutsideTheToken],
       ['jwt-expires-while-connected', testJwtExpiresWhileConnected],
     ],
   },
