@@ -746,7 +746,11 @@ async function logIn(name, password) {
     // script of this page ever has it. GET /login, by the cookie, proves the browser kept it.
     ui.loginPassword.value = '';
     const answer = await whoAmI();
-    if (answer.status === 200 && answer.body.name) return signIn(answer.body);
+    if (answer.status === 200 && answer.body.name) {
+      signIn(answer.body);
+      ui.message.focus(); // the form that had the focus is gone
+      return;
+    }
     return showLoginError('Signed in, but this browser did not keep the login cookie: allow cookies for this site.');
   }
   if (response.status === 401) {

@@ -510,10 +510,12 @@ async function loginStatusWithCookie(server, value) {
   return response.status;
 }
 
-// A page in a context of its own (its own cookies and storage), its WebSockets recorded.
-async function openPage(browser, server, hash, name) {
+// A page in a context of its own (its own cookies and storage), its WebSockets recorded. `watch(page)`
+// runs before the page loads, to see its first requests.
+async function openPage(browser, server, hash, name, watch = () => {}) {
   const context = await browser.newContext();
   const chat = new ChatPage(context, await context.newPage(), name);
+  watch(chat.page);
   await chat.page.goto(server.url(`/${hash}`));
   return chat;
 }
@@ -635,10 +637,11 @@ async function testJwtFromFragment({ browser, server }) {
   const token = mintJwt({ sub: 'jill', exp: inSeconds(600) });
   // Before the page opens: its /history, sent with the Bearer token, must show this.
   await publishAs(server, token, room, 'before the page opened');
-  const chat = await openPage(browser, server, `#token=${token}&room=${room}`, 'jill');
-  const historyAuth = [];
-  chat.page.on('request', async (request) => {
-    if (new URL(request.url()).pathname === '/history') historyAuth.push((await request.allHeaders()).authorization);
+  const historyHeaders = [];
+  const chat = await openPage(browser, server, `#token=${token}&room=${room}`, 'jill', (page) => {
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/history') historyHeaders.push(request.allHeaders());
+    });
   });
   try {
     await chat.waitShown('#signed-in', /^signed in as jill$/i);
@@ -653,6 +656,7 @@ async function testJwtFromFragment({ browser, server }) {
     const stored = await server.history(room, { Authorization: `Bearer ${token}` });
     expectEqual(stored.filter((event) => event.type === 'message').map((event) => [event.name, event.text]),
       [['jill', 'before the page opened'], ['jill', 'hello from jill']], 'what chatd stored');
+    const historyAuth = (await Promise.all(historyHeaders)).map((headers) => headers.authorization);
     expect(historyAuth.length > 0 && historyAuth.every((value) => value === `Bearer ${token}`),
       `Authorization of the page's /history requests: ${JSON.stringify(historyAuth)}`);
     expectEqual(await chat.page.isVisible('#logout'), false, 'a Log out button for a JWT');
