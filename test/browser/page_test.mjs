@@ -604,7 +604,8 @@ async function testLogoutInAnotherTab({ browser, server }) {
   }
 }
 
-// login_burst 1, token_ttl 2s: a login that expires while connected (4001), then the failed-login limit.
+// login_burst 1, token_ttl 3s (time to load the page and connect, also under ASan): a login that expires
+// while connected (4001), then the failed-login limit.
 async function testExpiryAndLoginLimit({ browser, server }) {
   const chat = await openPage(browser, server, `#${freshRoom('expiry')}`, 'alice');
   const waits = [];
@@ -694,7 +695,7 @@ async function testJwtRefused({ browser, server }) {
 }
 
 async function testJwtExpiresWhileConnected({ browser, server }) {
-  const token = mintJwt({ sub: 'jack', exp: inSeconds(3) });
+  const token = mintJwt({ sub: 'jack', exp: inSeconds(4) }); // 3 to 4 s: time to connect, also under ASan
   const chat = await openPage(browser, server, `#token=${token}&room=${freshRoom('expiring')}`, 'jack');
   try {
     await chat.waitConnected(1);
@@ -762,7 +763,7 @@ const AUTH_GROUPS = [
   },
   {
     name: 'password-short',
-    auth: (hash) => [`auth: { mode: password, password_hash: ${JSON.stringify(hash)}, token_ttl: 2s,`,
+    auth: (hash) => [`auth: { mode: password, password_hash: ${JSON.stringify(hash)}, token_ttl: 3s,`,
       '        login_burst: 1, login_rate: 0.01 }'],
     tests: [['password-expiry-and-login-limit', testExpiryAndLoginLimit]],
   },
