@@ -35,10 +35,11 @@ const WAIT_MS = Number(process.env.BROWSER_TEST_WAIT_MS) || 15000; // per awaite
 
 class Chatd {
   // auth: the lines of an `auth:` section (none: open mode); files: name -> contents, written beside the
-  // config (key files are read relative to it).
-  constructor(binary, { auth = [], files = {} } = {}) {
+  // config (key files are read relative to it); memory: history.store memory (sessions die with the process).
+  constructor(binary, { auth = [], files = {}, memory = false } = {}) {
     this.binary = binary;
     this.auth = auth;
+    this.memory = memory;
     this.files = files;
     this.dir = mkdtempSync(path.join(tmpdir(), 'chatd-browser-'));
     this.port = 0; // the first start lets the system pick; restarts reuse the port the pages know
@@ -54,7 +55,7 @@ class Chatd {
       'publish: { rate: 100000, burst: 100000 }',
       `limits: { max_message_size: ${SERVER_MESSAGE_LIMIT} }`,
       `static: { root: ${JSON.stringify(STATIC_ROOT)} }`,
-      `history: { store: sqlite, path: ${JSON.stringify(this.database)} }`,
+      this.memory ? 'history: { store: memory }' : `history: { store: sqlite, path: ${JSON.stringify(this.database)} }`,
       ...this.auth,
       '',
     ].join('\n'));
@@ -633,6 +634,28 @@ async function testExpiryAndLoginLimit({ browser, server }) {
   }
 }
 
+// history.store memory: a restart forgets every login. The page's reconnect is then refused (a 1006 to the
+// page); it asks GET /login, hears 401, and shows the form instead of retrying forever.
+async function testLoginForgottenByARestart({ browser, server }) {
+  const chat = await openPage(browser, server, `#${freshRoom('restart')}`, 'alice');
+  try {
+    await chat.waitShown('#login-title', /sign in/i);
+    await signInWithForm(chat, 'alice', PASSWORD);
+    await chat.waitConnected(1);
+    await server.stop();
+    await server.start();
+    await chat.waitShown('#login-notice', /no longer valid/i);
+    const opened = chat.sockets.length;
+    expect(opened >= 2, `WebSockets opened: ${opened} (no reconnect was tried)`);
+    // The one fixed wait, for an absence: a page that kept retrying would, after one refusal, try again
+    // within 1 s (its second back-off).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expectEqual(chat.sockets.length, opened, 'WebSockets opened after the form came back');
+  } finally {
+    await chat.close();
+  }
+}
+
 async function testJwtFromFragment({ browser, server }) {
   const room = freshRoom('embed');
   const token = mintJwt({ sub: 'jill', exp: inSeconds(600) });
@@ -768,6 +791,12 @@ const AUTH_GROUPS = [
     tests: [['password-expiry-and-login-limit', testExpiryAndLoginLimit]],
   },
   {
+    name: 'password-memory',
+    auth: (hash) => [`auth: { mode: password, password_hash: ${JSON.stringify(hash)} }`],
+    memory: true,
+    tests: [['password-login-forgotten-by-a-restart', testLoginForgottenByARestart]],
+  },
+  {
     name: 'jwt',
     auth: () => ['auth: { mode: jwt, jwt: { secret_file: jwt.secret, leeway: 0s } }'],
     files: { 'jwt.secret': JWT_SECRET },
@@ -810,7 +839,7 @@ async function main() {
 
     const hash = hashPassword(binary);
     for (const group of AUTH_GROUPS) {
-      const authServer = new Chatd(binary, { auth: group.auth(hash), files: group.files });
+      const authServer = new Chatd(binary, { auth: group.auth(hash), files: group.files, memory: group.memory });
       try {
         await authServer.start();
         for (const [name, test] of group.tests) await check(name, () => test({ browser, server: authServer }));
