@@ -1,6 +1,8 @@
 // The chat page (static/) in a real browser: Debian's Chromium, driven by playwright-core, against the real
 // chatd binary. Every check reads the page's DOM or the WebSockets the browser opened; waits end on what the
-// page shows, never on a fixed delay.
+// page shows, never on a fixed delay (one check of an absence aside).
+// The same page against chatd in open mode, then in auth.mode password (a login form, its HttpOnly cookie,
+// logout, expiry, the failed-login limit) and jwt (a token from the URL fragment, HS256 minted here).
 //
 // Usage: (cd test/browser && npm ci) once, then CHATD_BIN=/path/to/chatd node test/browser/page_test.mjs
 // (`./dev test` does both). CHROMIUM overrides /usr/bin/chromium; BROWSER_TEST_WAIT_MS the 15 s wait.
