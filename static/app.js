@@ -667,15 +667,17 @@ function signIn(identity) {
 
 // The server refused our credentials (a 401 from GET /login).
 function loginRefused(reason) {
-  if (!auth.token) return showLogin(auth.name ? 'Your login is no longer valid: sign in again.' : '');
+  if (auth.mode !== 'jwt') return showLogin(auth.name ? 'Your login is no longer valid: sign in again.' : '');
+  // No token left (it expired earlier: Join was pressed again), or one that has just expired.
+  const expired = !auth.token || /expired/.test(reason ?? '');
   auth.token = '';
-  showNotice(/expired/.test(reason ?? '') ? SESSION_EXPIRED
+  showNotice(expired ? SESSION_EXPIRED
     : `The token from the embedding site was refused (${reason || 'no reason given'}): reload the embedding page.`);
 }
 
 // The server closed our socket with 4001 or 4003.
 function loginEnded(code) {
-  if (auth.token) {
+  if (auth.mode === 'jwt') {
     // Keep what was read on screen; only posting and the connection are over.
     auth.token = '';
     stopRetryTimers();
@@ -801,7 +803,10 @@ async function start() {
   }
   if (status === 401) {
     auth.startAttempt = 0;
-    if (auth.token) return loginRefused(body.error);
+    if (auth.token) {
+      auth.mode = 'jwt'; // a token in the fragment: the embedding case
+      return loginRefused(body.error);
+    }
     const mode = body.mode ?? await probeMode();
     return mode === 'jwt' ? showNotice(NEEDS_TOKEN) : showLogin();
   }

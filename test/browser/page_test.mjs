@@ -727,12 +727,17 @@ async function testJwtExpiresWhileConnected({ browser, server }) {
     await chat.waitShown('#status', /your session expired, reload the embedding page/i);
     expectEqual(await chat.composerEnabled(), false, 'the message box enabled after the expiry');
     expectEqual(chat.sockets.length, 1, 'WebSockets opened (no reconnect after 4001)');
+    // Join again by hand: refused (no token left), and the page says the same, not a password form.
+    await chat.page.click('#join-form button[type=submit]');
+    await chat.waitShown('#notice', /your session expired, reload the embedding page/i);
+    expectEqual(await chat.page.isVisible('#login-form'), false, 'a password form in jwt mode');
 
     // The embedding site hands over a fresh token by setting the fragment again (no reload).
     const fresh = mintJwt({ sub: 'jack', exp: inSeconds(600) });
+    const opened = chat.sockets.length;
     await chat.page.evaluate((token) => { location.hash = `#token=${token}`; }, fresh);
-    await chat.waitConnected(2);
-    expectEqual(new URL(chat.sockets[1].url).searchParams.get('token'), fresh, '?token= after the new fragment');
+    await chat.waitConnected(opened + 1);
+    expectEqual(new URL(chat.sockets.at(-1).url).searchParams.get('token'), fresh, '?token= after the new fragment');
     expect(!(await chat.page.evaluate(() => location.href)).includes('token'), 'the new token stayed in the address');
     await chat.type('back with a fresh token');
     await chat.waitRow('jack', 'back with a fresh token');
