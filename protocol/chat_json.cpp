@@ -136,4 +136,13 @@ std::string identity_json(std::string_view mode, std::string_view name, std::int
   return out;
 }
 
+std::string refusal_json(std::string_view error, std::string_view mode) {
+  std::string out = "{\"error\":";
+  append_json_string(out, error);
+  out.append(",\"mode\":");
+  append_json_string(out, mode);
+  out.append("}\n");
+  return out;
+}
+
 }  // namespace chatd::protocol

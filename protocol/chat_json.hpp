@@ -57,4 +57,9 @@ std::string login_json(std::string_view name, std::string_view token, std::int64
 // {"mode":"password","name":"alice","expires_at":1763800000123}\n
 std::string identity_json(std::string_view mode, std::string_view name, std::int64_t expires_at);
 
+// 401 to GET /login: the refusal and the server's auth.mode, so a page without credentials knows whether to
+// show a login form (password) or ask for a token (jwt).
+// {"error":"authentication required: ...","mode":"password"}\n
+std::string refusal_json(std::string_view error, std::string_view mode);
+
 }  // namespace chatd::protocol

@@ -583,20 +583,6 @@ async function whoAmI() {
   }
 }
 
-// GET /login's 401 does not say which mode refused us (unless it carries "mode"). A POST /login with no
-// fields tells without trying any password: jwt mode has no password logins (404), password mode refuses
-// the empty body (400), which does not count as a failed login.
-async function probeMode() {
-  try {
-    const response = await fetch('/login', {
-      method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' }, body: '{}',
-    });
-    return response.status === 404 ? 'jwt' : 'password';
-  } catch {
-    return 'password';
-  }
-}
-
 // One of: 'chat', 'login' (the password form instead of the chat), 'notice' (a message instead of it).
 function showView(view) {
   for (const part of ui.chatParts) part.hidden = view !== 'chat';
@@ -807,8 +793,8 @@ async function start() {
       auth.mode = 'jwt'; // a token in the fragment: the embedding case
       return loginRefused(body.error);
     }
-    const mode = body.mode ?? await probeMode();
-    return mode === 'jwt' ? showNotice(NEEDS_TOKEN) : showLogin();
+    // The 401 of GET /login says the server's mode: a form for a password, a notice for a missing token.
+    return body.mode === 'jwt' ? showNotice(NEEDS_TOKEN) : showLogin();
   }
   if (status === 0 || status >= 500) {
     // Which page to show depends on the server: wait for it, with the reconnect back-off.

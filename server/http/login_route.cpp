@@ -76,7 +76,11 @@ Outcome who_is_asking(Request& request) {
   }
   auto authorized = authorize(request);
   if (!authorized.identity) {
+    // The refusal, and the mode: a page that has no credentials yet learns whether to show a login form
+    // (password) or ask its embedder for a token (jwt).
     outcome.response = std::move(authorized.refusal);
+    if (outcome.response.status == 401)
+      outcome.response.body = protocol::refusal_json(authorized.reason, mode_name(auth.mode()));
     return outcome;
   }
   const Identity& identity = *authorized.identity;

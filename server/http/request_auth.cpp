@@ -66,7 +66,8 @@ Authorized authorize(const Request& request, std::string_view query_token) {
   presented.cookie = cookie_value(request.http.header("Cookie"), session_cookie);
   auto authentication = auth.authenticate(presented, Authenticator::Clock::now());
   if (!authentication.identity) {
-    result.refusal = error_response(HttpError::unauthenticated, authentication.error);
+    result.reason = std::move(authentication.error);
+    result.refusal = error_response(HttpError::unauthenticated, result.reason);
     return result;
   }
   Identity& identity = *authentication.identity;
@@ -79,8 +80,8 @@ Authorized authorize(const Request& request, std::string_view query_token) {
   }
   // A JWT's sub becomes the name events carry: it must be a name like any other.
   if (!identity.chooses_name() && !is_valid_name(identity.name)) {
-    result.refusal = error_response(HttpError::unauthenticated, "malformed token: sub is not a valid name (" +
-                                                                    std::string(invalid_name_message) + ")");
+    result.reason = "malformed token: sub is not a valid name (" + std::string(invalid_name_message) + ")";
+    result.refusal = error_response(HttpError::unauthenticated, result.reason);
     return result;
   }
   result.identity = std::move(authentication.identity);

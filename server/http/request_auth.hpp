@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "protocol/http_response.hpp"
@@ -16,6 +17,7 @@ namespace chatd {
 struct Authorized {
   std::optional<Identity> identity;
   protocol::HttpResponse refusal;  // with no identity: 401 (why), or 403 for a cookie from another site
+  std::string reason;              // with a 401: why, the refusal's "error"
 };
 
 // Worker thread (the request's). `query_token`: the decoded ?token=, "" when absent (only the WebSocket
