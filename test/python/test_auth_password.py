@@ -1,0 +1,479 @@
+#!/usr/bin/python3
+"""Access control in auth.mode password (issue 11), as a client sees it: POST /login with JSON and form
+bodies, the session cookie, GET /login, POST /logout closing open WebSockets with 4003, names in auth.users
+that the shared password cannot take, 429 after auth.login_burst failures, sessions surviving a restart with
+SQLite (and not with the memory store), cross-site WebSocket hijacking, API keys and their rooms, and no
+secret in the log. With no auth section everything is open, as before.
+
+Independent clients only: curl, python3-websockets and raw sockets; hashes and keys from the chatd binary's
+own --hash-password and --new-api-key.
+
+Usage: /usr/bin/python3 test/python/test_auth_password.py /path/to/chatd
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from auth_support import (  # noqa: E402
+    assert_error,
+    assert_upgrade_refused,
+    assert_ws_refused,
+    close_after,
+    new_api_key,
+    password_hash,
+    raw_request,
+    restart,
+    upgrade,
+)
+
+SHARED = "shared server password"
+ADMIN = "admin's own password"
+WRONG = "wrong name or password"
+NO_CREDENTIALS = "authentication required: log in at /login, or send a token as Authorization: Bearer"
+BAD_SESSION = "invalid or expired session token: log in again"
+_key = None
+
+
+def api_key():
+    """One API key per suite: (key, sha256), allowed rooms ops and deploy-*."""
+    global _key
+    if _key is None:
+        _key = new_api_key()
+    return _key
+
+
+def auth_yaml(burst=10, store="memory", extra=""):
+    key, digest = api_key()
+    return (f"auth:\n  mode: password\n  password_hash: \"{password_hash(SHARED)}\"\n"
+            f"  users: {{ admin: \"{password_hash(ADMIN)}\" }}\n  login_burst: {burst}\n  login_rate: 0.01\n"
+            f"  api_keys:\n    - {{ name: ci, sha256: {digest}, rooms: [ops, \"deploy-*\"] }}\n{extra}"
+            f"history: {{ store: {store} }}\nlog: {{ level: debug }}\n")
+
+
+def server(**kwargs):
+    return harness.ChatServer(auth_yaml(**kwargs))
+
+
+def login(server, name, password, *args):
+    body = json.dumps({"name": name, "password": password})
+    return harness.curl(server.http("/login"), "-X", "POST", "-H", "Content-Type: application/json",
+                        "--data-binary", body, *args)
+
+
+def login_token(server, name, password=SHARED):
+    response = login(server, name, password)
+    assert response.status == 200, f"login of {name}: {response}"
+    return response.json()["token"]
+
+
+def bearer(token):
+    return ["-H", f"Authorization: Bearer {token}"]
+
+
+def history_texts(server, room, token):
+    response = harness.curl(server.http(f"/history?room={room}"), *bearer(token))
+    assert response.status == 200, response
+    return [(e["name"], e["text"]) for e in response.json()["events"] if e["type"] == "message"]
+
+
+# --------------------------------------------------------------------------------------------------
+# POST /login and GET /login
+# --------------------------------------------------------------------------------------------------
+
+
+def test_login_with_json_and_form_bodies_and_the_cookie_it_sets():
+    with server() as s:
+        before = harness.now_ms()
+        response = login(s, "alice", SHARED)
+        assert response.status == 200, response
+        answer = response.json()
+        assert set(answer) == {"name", "token", "expires_at"}, answer
+        assert answer["name"] == "alice", answer
+        token = answer["token"]
+        assert len(token) == 43 and all(c.isalnum() or c in "-_" for c in token), f"token {token!r}"
+        # token_ttl defaults to 24 h.
+        assert abs(answer["expires_at"] - (before + 86400 * 1000)) < 10000, answer
+        cookie = response.headers.get("set-cookie")
+        assert cookie == f"chatd_session={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400", cookie
+        assert response.headers.get("cache-control") == "no-store", response.headers
+
+        form = harness.curl(s.http("/login"), "-X", "POST", "--data", "name=bob&password=shared%20server%20password")
+        assert form.status == 200, form
+        assert form.json()["name"] == "bob" and form.json()["token"] != token, form
+
+        # GET /login: the cookie, or the Bearer token, says who is asking.
+        me = harness.curl(s.http("/login"), "-H", f"Cookie: chatd_session={token}")
+        assert me.status == 200, me
+        assert me.json() == {"mode": "password", "name": "alice", "expires_at": answer["expires_at"]}, me
+        me = harness.curl(s.http("/login"), *bearer(form.json()["token"]))
+        assert me.status == 200 and me.json()["name"] == "bob", me
+        assert_error(harness.curl(s.http("/login")), 401, NO_CREDENTIALS)
+        refused = harness.curl(s.http("/login"), *bearer("x" * 43))
+        assert refused.status == 401 and refused.headers.get("www-authenticate") == 'Bearer realm="chatd"', refused
+
+
+def test_cookie_secure_adds_secure():
+    with server(extra="  cookie_secure: true\n  token_ttl: 90m\n") as s:
+        response = login(s, "alice", SHARED)
+        assert response.status == 200, response
+        token = response.json()["token"]
+        assert response.headers.get("set-cookie") == (
+            f"chatd_session={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=5400; Secure"), response.headers
+
+
+def test_wrong_passwords_and_names_only_their_owner_may_take():
+    with server() as s:
+        assert_error(login(s, "alice", "not the password"), 401, WRONG)
+        # admin is listed in auth.users: the shared password cannot take the name, admin's own can.
+        assert_error(login(s, "admin", SHARED), 401, WRONG)
+        response = login(s, "admin", ADMIN)
+        assert response.status == 200 and response.json()["name"] == "admin", response
+        # admin's own password is not a second shared password.
+        assert_error(login(s, "carol", ADMIN), 401, WRONG)
+        # Every failure is logged as a warning with the name, never with the password.
+        failures = [line for line in s.stderr_lines if "login failed" in line]
+        assert len(failures) == 3, "\n".join(s.stderr_lines)
+        assert any('name="admin"' in line for line in failures), failures
+        assert all("warn" in line.lower() for line in failures), failures
+        for secret in (SHARED, ADMIN, "not the password"):
+            assert not any(secret in line for line in s.stderr_lines), f"{secret!r} is in the log"
+
+
+def test_bad_login_bodies():
+    with server() as s:
+        def post(content_type, body):
+            return harness.curl(s.http("/login"), "-X", "POST", "-H", f"Content-Type: {content_type}",
+                                "--data-binary", body)
+        assert_error(post("text/plain", "alice"), 415, 'unsupported Content-Type "text/plain" (use '
+                     'application/json or application/x-www-form-urlencoded)')
+        assert_error(post("application/json", '{"name":"alice"}'), 400, "name and password are both required")
+        assert_error(post("application/json", f'{{"name":"alice","password":"{SHARED}","room":"x"}}'), 400,
+                     'unknown field "room" (known: name, password)')
+        assert_error(post("application/json", f'{{"name":"a","name":"b","password":"{SHARED}"}}'), 400,
+                     'field "name" is given twice')
+        assert_error(post("application/json", '{"name":"alice","password":5}'), 400,
+                     'field "password" must be a string')
+        assert_error(post("application/x-www-form-urlencoded", "name=alice"), 400,
+                     "name and password are both required")
+        assert_error(post("application/x-www-form-urlencoded", "name=a&name=b&password=x"), 400,
+                     'field "name" is given twice')
+        assert_error(post("application/x-www-form-urlencoded", "name=alice&password=x&extra=1"), 400,
+                     'unknown field "extra" (known: name, password)')
+        # None of these was a failed password: they count nothing toward the 429 (burst is 10 here).
+        assert not any("login failed" in line for line in s.stderr_lines), "\n".join(s.stderr_lines)
+
+
+def test_login_burst_then_429_even_for_the_right_password():
+    with server(burst=3) as s:
+        for attempt in range(3):
+            assert_error(login(s, "alice", f"guess {attempt}"), 401, WRONG)
+        for password in ("guess 4", SHARED):
+            response = login(s, "alice", password)
+            assert_error(response, 429, "too many failed logins: wait and retry")
+            retry = response.headers.get("retry-after", "")
+            # login_rate 0.01/s: one failure refills in 100 s.
+            assert retry.isdigit() and 1 <= int(retry) <= 100, response.headers
+            assert "set-cookie" not in response.headers, response.headers
+        # Other routes are not limited by it: an API key still publishes from the same address.
+        response = harness.post(s, "?room=ops&name=bot", "still here", *bearer(api_key()[0]))
+        assert response.status == 202, response
+
+
+def test_cross_site_login_is_refused():
+    with server() as s:
+        response = login(s, "alice", SHARED, "-H", "Origin: http://evil.example")
+        assert_error(response, 403, "Origin is not allowed to log in")
+        assert "set-cookie" not in response.headers, response.headers
+        response = login(s, "alice", SHARED, "-H", f"Origin: http://127.0.0.1:{s.port}")
+        assert response.status == 200, response
+
+
+# --------------------------------------------------------------------------------------------------
+# Routes that need a token
+# --------------------------------------------------------------------------------------------------
+
+
+def test_every_route_refuses_no_token_and_a_bad_token():
+    with server() as s:
+        bad = "A" * 43
+        for query, headers in (("?room=ops", []), (f"?room=ops&token={bad}", []),
+                               ("?room=ops", [f"Authorization: Bearer {bad}"]),
+                               ("?room=ops", [f"Cookie: chatd_session={bad}"])):
+            got, answer_headers, body = upgrade(s, query, headers)
+            assert got == 401, f"{query} {headers}: {got} {body!r}"
+            assert answer_headers.get("www-authenticate") == 'Bearer realm="chatd"', answer_headers
+            assert isinstance(json.loads(body)["error"], str), body
+        assert_upgrade_refused(s, "?room=ops", [], 401, NO_CREDENTIALS)
+        for args in ([], bearer(bad), ["-H", f"Cookie: chatd_session={bad}"]):
+            response = harness.post(s, "?room=ops", "hello", *args)
+            assert response.status == 401, f"{args}: {response}"
+            assert response.headers.get("www-authenticate") == 'Bearer realm="chatd"', response
+            for route in ("/history?room=ops", "/presence?room=ops"):
+                response = harness.curl(s.http(route), *args)
+                assert response.status == 401, f"{route} {args}: {response}"
+        assert_error(harness.post(s, "?room=ops", "hello"), 401, NO_CREDENTIALS)
+        assert_upgrade_refused(s, f"?room=ops&token={bad}", [], 401, BAD_SESSION)
+        assert_error(harness.post(s, "?room=ops", "hello", *bearer(bad)), 401, BAD_SESSION)
+        # Nothing was published by any of them: the room was never even made.
+        token = login_token(s, "alice")
+        assert harness.curl(s.http("/history?room=ops"), *bearer(token)).status == 404
+        assert harness.curl(s.http("/healthz")).status == 200
+
+
+def test_websocket_with_query_token_bearer_and_cookie_and_the_name_is_the_login_name():
+    with server() as s:
+        alice = login_token(s, "alice")
+        bob = login_token(s, "bob")
+        carol = login_token(s, "carol")
+
+        async def body():
+            # ?name= asks for another name: it is ignored, the session is the login's.
+            async with harness.connect(s, f"?room=ops&name=mallory&token={alice}&presence=true") as a, \
+                    harness.connect(s, "?room=ops&name=mallory", extra_headers={"Authorization": f"Bearer {bob}"}) \
+                    as b, \
+                    harness.connect(s, "?room=ops&name=mallory", extra_headers={"Cookie": f"chatd_session={carol}"}) \
+                    as c:
+                joins = [await harness.recv_json(a) for _ in range(3)]
+                assert [(e["type"], e["name"]) for e in joins] == [("join", "alice"), ("join", "bob"),
+                                                                   ("join", "carol")], joins
+                presence = harness.curl(s.http("/presence?room=ops"), *bearer(alice))
+                assert presence.status == 200, presence
+                assert presence.json()["users"] == [{"name": "alice", "sessions": 1}, {"name": "bob", "sessions": 1},
+                                                    {"name": "carol", "sessions": 1}], presence
+                # A WebSocket's messages carry its login name.
+                await c.send("from carol's socket")
+                for ws in (a, b, c):
+                    event = await harness.recv_json(ws)
+                    assert (event["name"], event["text"]) == ("carol", "from carol's socket"), event
+                # So does an HTTP publish with the token, whatever name the query or body gives.
+                response = await harness.apost(s, "?room=ops&name=mallory", "from bob over http", *bearer(bob))
+                assert response.status == 202, response
+                response = await harness.acurl(
+                    s.http("/publish?room=ops"), "-X", "POST", "-H", "Content-Type: application/json",
+                    "--data-binary", '{"name":"mallory","text":"json body"}', *bearer(alice))
+                assert response.status == 202, response
+                for ws in (a, b, c):
+                    got = [await harness.recv_json(ws) for _ in range(2)]
+                    assert [(e["name"], e["text"]) for e in got] == [("bob", "from bob over http"),
+                                                                    ("alice", "json body")], got
+        harness.run_async(body)
+        assert history_texts(s, "ops", alice) == [("carol", "from carol's socket"), ("bob", "from bob over http"),
+                                                  ("alice", "json body")]
+
+
+def test_logout_closes_open_websockets_with_4003_and_the_token_stops_working():
+    with server() as s:
+        token = login_token(s, "alice")
+        other = login_token(s, "bob")
+
+        async def body():
+            async with harness.connect(s, f"?room=ops&token={token}") as first, \
+                    harness.connect(s, "?room=ops", extra_headers={"Cookie": f"chatd_session={token}"}) as second, \
+                    harness.connect(s, f"?room=ops&token={other}") as bystander:
+                await asyncio.sleep(0.1)
+                response = await harness.acurl(s.http("/logout"), "-X", "POST", *bearer(token))
+                assert response.status == 204, response
+                cookie = response.headers.get("set-cookie", "")
+                assert cookie.startswith("chatd_session=;") and "Max-Age=0" in cookie, response.headers
+                started = time.monotonic()
+                for ws in (first, second):
+                    assert await close_after(ws) == (4003, "logged out")
+                assert time.monotonic() - started < 1.0
+                # The same token is refused everywhere at once.
+                assert (await harness.apost(s, "?room=ops", "after logout", *bearer(token))).status == 401
+                assert (await harness.acurl(s.http("/login"), *bearer(token))).status == 401
+                await assert_ws_refused(s, f"?room=ops&token={token}", 401)
+                assert (await harness.acurl(s.http("/logout"), "-X", "POST", *bearer(token))).status == 401
+                # Bob's session is untouched.
+                response = await harness.apost(s, "?room=ops", "bob stays", *bearer(other))
+                assert response.status == 202, response
+                event = await harness.recv_json(bystander)
+                assert (event["name"], event["text"]) == ("bob", "bob stays"), event
+        harness.run_async(body)
+        assert_error(harness.curl(s.http("/logout"), "-X", "POST"), 401, NO_CREDENTIALS)
+        assert harness.curl(s.http("/logout"), "-X", "POST", *bearer(api_key()[0])).status == 400
+
+
+def test_logout_by_cookie():
+    with server() as s:
+        token = login_token(s, "alice")
+        response = harness.curl(s.http("/logout"), "-X", "POST", "-H", f"Cookie: chatd_session={token}",
+                                "-H", f"Origin: http://127.0.0.1:{s.port}")
+        assert response.status == 204, response
+        assert harness.curl(s.http("/login"), *bearer(token)).status == 401
+
+
+def test_a_login_survives_a_restart_with_sqlite():
+    with server(store="sqlite") as s:
+        token = login_token(s, "alice")
+        restart(s)
+        me = harness.curl(s.http("/login"), *bearer(token))
+        assert me.status == 200 and me.json()["name"] == "alice", me
+        assert harness.post(s, "?room=ops", "after restart", *bearer(token)).status == 202
+        # Only SHA-256 of the token is stored, never the token.
+        with open(os.path.join(os.path.dirname(s.config_path), "chat.db"), "rb") as db:
+            assert token.encode() not in db.read()
+
+
+def test_a_login_does_not_survive_a_restart_with_the_memory_store():
+    with server(store="memory") as s:
+        token = login_token(s, "alice")
+        assert harness.curl(s.http("/login"), *bearer(token)).status == 200
+        restart(s)
+        assert harness.curl(s.http("/login"), *bearer(token)).status == 401
+
+
+def test_cross_site_websocket_hijacking_is_refused():
+    with server() as s:
+        token = login_token(s, "alice")
+        cookie = f"Cookie: chatd_session={token}"
+        assert_upgrade_refused(s, "?room=ops", [cookie, "Origin: http://evil.example"], 403,
+                               "Origin is not allowed to use this session's cookie (subscriber.allowed_origins)")
+        # Same host and port but another port, or another host: cross-site too.
+        assert upgrade(s, "?room=ops", [cookie, f"Origin: http://127.0.0.1:{s.port + 1}"])[0] == 403
+        assert upgrade(s, "?room=ops", [cookie, f"Origin: http://localhost:{s.port}"])[0] == 403
+        assert upgrade(s, "?room=ops", [cookie, f"Origin: http://127.0.0.1:{s.port}"])[0] == 101
+        # A token that is not a cookie is not sent by a browser on its own: any Origin may carry it.
+        assert upgrade(s, "?room=ops", [f"Authorization: Bearer {token}", "Origin: http://evil.example"])[0] == 101
+        assert upgrade(s, f"?room=ops&token={token}", ["Origin: http://evil.example"])[0] == 101
+        # The same with python3-websockets, which sends an Origin when asked.
+        async def body():
+            await assert_ws_refused(s, "?room=ops", 403, extra_headers={"Cookie": f"chatd_session={token}"},
+                                    origin="http://evil.example")
+            async with harness.connect(s, "?room=ops", extra_headers={"Cookie": f"chatd_session={token}"},
+                                       origin=f"http://127.0.0.1:{s.port}") as ws:
+                await ws.send("same site")
+                event = await harness.recv_json(ws)
+                assert (event["name"], event["text"]) == ("alice", "same site"), event
+        harness.run_async(body)
+
+
+def test_allowed_origins_decides_for_cookies():
+    extra = "subscriber: { allowed_origins: [\"https://chat.example\"] }\n"
+    with harness.ChatServer(auth_yaml() + extra) as s:
+        token = login_token(s, "alice")
+        cookie = f"Cookie: chatd_session={token}"
+        assert upgrade(s, "?room=ops", [cookie, "Origin: https://chat.example"])[0] == 101
+        assert upgrade(s, "?room=ops", [cookie, f"Origin: http://127.0.0.1:{s.port}"])[0] == 403
+
+
+def test_no_secret_reaches_the_log():
+    with server() as s:
+        key = api_key()[0]
+        token = login_token(s, "alice")
+        assert_error(login(s, "alice", "a wrong password"), 401, WRONG)
+
+        async def body():
+            async with harness.connect(s, f"?room=ops&token={token}") as ws:
+                await ws.send("hello")
+                await harness.recv_json(ws)
+            # Refused ones too, with the token in the query next to a bad parameter.
+            await assert_ws_refused(s, f"?room=bad!room&token={token}", 400)
+            await assert_ws_refused(s, f"?token={token}&since=x", 400)
+            await assert_ws_refused(s, f"?room=ops&token={token}x", 401)
+        harness.run_async(body)
+        # /publish takes no ?token= (a URL ends up in proxies' logs): it is refused, and not logged either.
+        assert_error(harness.post(s, f"?room=ops&token={token}", "token in the query"), 401, NO_CREDENTIALS)
+        # Heads refused before any route (logged at debug with their reason) must not log their target.
+        for head in (f"GET /subscribe?token={token} HTTP/1.1\r\nHost: x\r\nX: \x01\r\n\r\n",
+                     f"GET /subscribe?token={token} HTTP/1.0\r\n\r\n",
+                     f"POST /publish?token={token} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                     f"Content-Length: 2\r\n\r\nab"):
+            assert raw_request(s, head.encode())[0] == 400, head
+        assert harness.post(s, "?room=deploy-1&name=bot", "by key", *bearer(key)).status == 202
+        assert harness.post(s, "?room=ops", "bad key", *bearer(key + "x")).status == 401
+        assert harness.curl(s.http("/history?room=ops"), *bearer(key)).status == 200
+        assert harness.curl(s.http("/logout"), "-X", "POST", *bearer(token)).status == 204
+        assert s.stop() == 0
+        log = "\n".join(s.stderr_lines)
+        # The log did record these requests (so the absence below means something).
+        assert "login failed" in log and 'name="alice"' in log and "logout" in log, log
+        assert log.count("bad request") == 3, log
+        for secret, what in ((token, "the session token"), (key, "the API key"), (SHARED, "the shared password"),
+                             ("a wrong password", "a wrong password")):
+            assert secret not in log, f"{what} is in the log:\n{log}"
+
+
+# --------------------------------------------------------------------------------------------------
+# API keys and rooms
+# --------------------------------------------------------------------------------------------------
+
+
+def test_api_key_publishes_under_any_name_in_its_rooms_only():
+    with server() as s:
+        key = api_key()[0]
+        token = login_token(s, "alice")
+
+        async def body():
+            async with harness.connect(s, f"?room=ops&token={token}") as ws:
+                response = await harness.apost(s, "?room=ops&name=deploy-bot", "deployed", *bearer(key))
+                assert response.status == 202, response
+                event = await harness.recv_json(ws)
+                assert (event["name"], event["text"]) == ("deploy-bot", "deployed"), event
+                response = await harness.acurl(
+                    s.http("/publish?room=ops"), "-X", "POST", "-H", "Content-Type: application/json",
+                    "--data-binary", '{"name":"json-bot","text":"via json"}', *bearer(key))
+                assert response.status == 202, response
+                event = await harness.recv_json(ws)
+                assert (event["name"], event["text"]) == ("json-bot", "via json"), event
+                response = await harness.apost(s, "?room=ops", "no name given", *bearer(key))
+                assert response.status == 202, response
+                event = await harness.recv_json(ws)
+                assert (event["name"], event["text"]) == ("ci", "no name given"), event
+        harness.run_async(body)
+        assert harness.post(s, "?room=deploy-prod&name=bot", "prefix room", *bearer(key)).status == 202
+        assert_error(harness.post(s, "?room=secret&name=bot", "x", *bearer(key)), 403,
+                     'this token may not use room "secret"')
+        assert_error(harness.post(s, "?room=deploy&name=bot", "x", *bearer(key)), 403,
+                     'this token may not use room "deploy"')
+        history = harness.curl(s.http("/history?room=ops"), *bearer(key))
+        assert history.status == 200, history
+        assert [(e["name"], e["text"]) for e in history.json()["events"] if e["type"] == "message"] == [
+            ("deploy-bot", "deployed"), ("json-bot", "via json"), ("ci", "no name given")], history
+        presence = harness.curl(s.http("/presence?room=ops"), *bearer(key))
+        assert presence.status == 200 and presence.json() == {"room": "ops", "users": []}, presence
+        for route in ("/history?room=secret", "/presence?room=secret"):
+            assert_error(harness.curl(s.http(route), *bearer(key)), 403, 'this token may not use room "secret"')
+        assert_upgrade_refused(s, "?room=secret", [f"Authorization: Bearer {key}"], 403,
+                               'this token may not use room "secret"')
+        assert upgrade(s, "?room=deploy-x", [f"Authorization: Bearer {key}"])[0] == 101
+        wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+        for route in ("/publish?room=ops", "/history?room=ops", "/presence?room=ops"):
+            args = ["-X", "POST", "--data", "x"] if route.startswith("/publish") else []
+            assert harness.curl(s.http(route), *args, *bearer(wrong)).status == 401, route
+        me = harness.curl(s.http("/login"), *bearer(key))
+        assert me.status == 200 and me.json() == {"mode": "password", "name": "ci"}, me
+
+
+# --------------------------------------------------------------------------------------------------
+# No auth section: open, as before
+# --------------------------------------------------------------------------------------------------
+
+
+def test_without_auth_everything_is_open_as_before():
+    with harness.ChatServer() as s:
+        assert harness.curl(s.http("/login")).json() == {"mode": "open"}
+
+        async def body():
+            async with harness.connect(s, "?room=ops&name=alice") as ws:
+                response = await harness.apost(s, "?room=ops&name=bob", "no token needed")
+                assert response.status == 202, response
+                event = await harness.recv_json(ws)
+                assert (event["name"], event["text"]) == ("bob", "no token needed"), event
+                await ws.send("alice speaks")
+                event = await harness.recv_json(ws)
+                assert (event["name"], event["text"]) == ("alice", "alice speaks"), event
+        harness.run_async(body)
+        assert harness.curl(s.http("/history?room=ops")).status == 200
+        assert harness.curl(s.http("/presence?room=ops")).status == 200
+        response = login(s, "alice", "x")
+        assert response.status == 404 and "auth.mode open" in response.json()["error"], response
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(globals()))
