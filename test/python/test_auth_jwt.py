@@ -357,6 +357,34 @@ def test_issuer_and_audience_when_configured():
         assert_accepted(s, pyjwt(claims(iss="anyone", aud="anything")), "alice")
 
 
+def test_a_far_future_exp_is_not_taken_for_a_past_one():
+    # exp 9999999999 (year 2286) is what backends write for "never": past what a nanosecond clock holds
+    # (2262). chatd may refuse it (401 with a reason), or take it as the far future it is; it must not accept
+    # the handshake and then close the socket at once as expired, or report an expires_at in the past.
+    with jwt_server() as s:
+        for exp in (9999999999, 10 ** 18):
+            token = pyjwt({"sub": "alice", "exp": exp})
+            response = who(s, token)
+            if response.status == 401:
+                assert_refused(s, token, response.json()["error"])
+                continue
+            assert response.status == 200, response
+            # exp in ms, or the latest a 64-bit nanosecond clock can hold (2262-04-11) if chatd clamps it there.
+            answer = response.json()
+            assert set(answer) == {"mode", "name", "expires_at"} and answer["name"] == "alice", answer
+            assert answer["expires_at"] in (exp * 1000, (2 ** 63 - 1) // 10 ** 6), (
+                f"exp {exp}: GET /login says expires_at {answer['expires_at']}")
+
+            async def body():
+                async with harness.connect(s, f"?room=ops&token={token}") as ws:
+                    try:
+                        closed = await close_after(ws, timeout=1.0)
+                    except asyncio.TimeoutError:
+                        return
+                    raise AssertionError(f"exp {exp}: accepted, then closed at once with {closed}")
+            harness.run_async(body)
+
+
 def test_rfc7515_a1_token_is_refused():
     # Its own key: the signature is right, but it has no "sub" (and its exp is in 2011).
     folder = tempfile.mkdtemp(prefix="chatd-rfc7515-")
