@@ -12,8 +12,10 @@ Usage: /usr/bin/python3 test/python/test_auth_password.py /path/to/chatd
 """
 
 import asyncio
+import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -115,6 +117,44 @@ def test_login_with_json_and_form_bodies_and_the_cookie_it_sets():
         assert_error(harness.curl(s.http("/login")), 401, NO_CREDENTIALS)
         refused = harness.curl(s.http("/login"), *bearer("x" * 43))
         assert refused.status == 401 and refused.headers.get("www-authenticate") == 'Bearer realm="chatd"', refused
+
+
+def test_what_browsers_and_scripts_send():
+    with server() as s:
+        # A browser's form encodes spaces as '+' (HTML's application/x-www-form-urlencoded).
+        response = harness.curl(s.http("/login"), "-X", "POST", "--data", "name=alice&password=shared+server+password")
+        assert response.status == 200 and response.json()["name"] == "alice", response
+        # A media type with parameters, in any case (RFC 9110 8.3.1).
+        for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+            response = harness.curl(s.http("/login"), "-X", "POST", "-H", f"Content-Type: {content_type}",
+                                    "--data-binary", json.dumps({"name": "alice", "password": SHARED}))
+            assert response.status == 200, f"{content_type}: {response}"
+        # JSON escapes are decoded before the password is checked.
+        escaped = '{"name":"\\u0061lice","password":"shared\\u0020server password"}'
+        response = harness.curl(s.http("/login"), "-X", "POST", "-H", "Content-Type: application/json",
+                                "--data-binary", escaped)
+        assert response.status == 200 and response.json()["name"] == "alice", response
+        token = response.json()["token"]
+        # The session cookie among others, and the Bearer scheme in any case (RFC 9110 11.1).
+        me = harness.curl(s.http("/login"), "-H", f"Cookie: theme=dark; chatd_session={token}; lang=en")
+        assert me.status == 200 and me.json()["name"] == "alice", me
+        me = harness.curl(s.http("/login"), "-H", f"Authorization: bearer {token}")
+        assert me.status == 200 and me.json()["name"] == "alice", me
+        assert_error(harness.curl(s.http("/login"), "-X", "POST", "--data", f"name={'x' * 65}&password=x"), 400,
+                     "invalid name (1 to 64 characters, no control characters)")
+        assert_error(harness.curl(s.http("/login"), "-X", "POST", "--data", "name=&password=x"), 400,
+                     "name and password must not be empty")
+
+
+def test_the_login_limiter_is_per_address():
+    with server(burst=2) as s:
+        for attempt in range(2):
+            assert_error(login(s, "alice", f"guess {attempt}"), 401, WRONG)
+        assert login(s, "alice", SHARED).status == 429
+        # Another loopback address has its own bucket.
+        response = login(s, "alice", SHARED, "--interface", "127.0.0.2")
+        assert response.status == 200, response
+        assert login(s, "alice", SHARED).status == 429
 
 
 def test_cookie_secure_adds_secure():
@@ -395,8 +435,27 @@ def test_a_login_survives_a_restart_with_sqlite():
         assert me.status == 200 and me.json()["name"] == "alice", me
         assert harness.post(s, "?room=ops", "after restart", *bearer(token)).status == 202
         # Only SHA-256 of the token is stored, never the token.
-        with open(os.path.join(os.path.dirname(s.config_path), "chat.db"), "rb") as db:
-            assert token.encode() not in db.read()
+        database = os.path.join(os.path.dirname(s.config_path), "chat.db")
+        rows = subprocess.run(["sqlite3", database, "SELECT lower(hex(token_sha256)), name FROM sessions"],
+                              capture_output=True, check=True).stdout.decode().split()
+        assert rows == [f"{hashlib.sha256(token.encode()).hexdigest()}|alice"], rows
+        for name in os.listdir(os.path.dirname(database)):
+            if name.startswith("chat.db"):
+                with open(os.path.join(os.path.dirname(database), name), "rb") as db:
+                    assert token.encode() not in db.read(), f"the token is in {name}"
+
+
+def test_logout_and_expiry_hold_across_a_restart_with_sqlite():
+    with server(store="sqlite", extra="  token_ttl: 3s\n") as s:
+        logged_out = login_token(s, "alice")
+        expiring = login_token(s, "bob")
+        assert harness.curl(s.http("/logout"), "-X", "POST", *bearer(logged_out)).status == 204
+        restart(s)
+        assert_error(harness.curl(s.http("/login"), *bearer(logged_out)), 401, BAD_SESSION)
+        assert harness.curl(s.http("/login"), *bearer(expiring)).status == 200
+        time.sleep(3.2)
+        restart(s)
+        assert_error(harness.curl(s.http("/login"), *bearer(expiring)), 401, BAD_SESSION)
 
 
 def test_a_login_does_not_survive_a_restart_with_the_memory_store():
