@@ -482,6 +482,27 @@ def test_a_token_that_expires_while_connected_closes_with_4001():
         harness.run_async(body)
 
 
+def test_a_token_accepted_within_the_leeway_is_not_closed_at_once():
+    # exp 10 s ago, leeway 30 s: the handshake accepts it (the issuer's clock may be behind ours, RFC 7519
+    # 4.1.4), so the connection must live until exp + leeway by our clock, not be closed as expired on the spot
+    # (a client reconnecting with the same token would then loop: 101, 4001, 101, ...).
+    with jwt_server() as s:
+        exp = int(time.time()) - 10
+        token = pyjwt({"sub": "alice", "exp": exp})
+        assert_accepted(s, token, "alice")
+
+        async def body():
+            async with harness.connect(s, f"?room=ops&token={token}") as ws:
+                opened = time.time()
+                try:
+                    closed = await close_after(ws, timeout=1.5)
+                except asyncio.TimeoutError:
+                    return
+                raise AssertionError(f"accepted within the leeway, then closed {time.time() - opened:.3f} s later "
+                                     f"with {closed}; exp + leeway is {exp + 30 - time.time():.1f} s away")
+        harness.run_async(body)
+
+
 def test_api_keys_in_jwt_mode():
     key = "jwt-suite-key-0123456789abcdefghijklmnopqrstuv"
     digest = hashlib.sha256(key.encode()).hexdigest()
