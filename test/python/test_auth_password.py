@@ -184,6 +184,17 @@ def test_wrong_passwords_and_names_only_their_owner_may_take():
             assert not any(secret in line for line in s.stderr_lines), f"{secret!r} is in the log"
 
 
+def test_names_that_look_like_a_listed_name_cannot_be_taken_with_the_shared_password():
+    # "nobody can post as admin" (issue 11): a name that renders as "admin" (a space before or after it, a
+    # no-break space, a zero-width space) is admin to every reader, so the shared password must not take it
+    # either. Refused as a bad name (400) or as admin's (401); what matters is that it is not 200.
+    with server(burst=100) as s:
+        for lookalike in ("admin ", " admin", "admin\u00a0", "admin\u200b", "\u200badmin"):
+            response = harness.curl(s.http("/login"), "-X", "POST", "-H", "Content-Type: application/json",
+                                    "--data-binary", json.dumps({"name": lookalike, "password": SHARED}))
+            assert response.status in (400, 401), f"{lookalike!r} was taken with the shared password: {response}"
+
+
 def test_bad_login_bodies():
     with server() as s:
         def post(content_type, body):
