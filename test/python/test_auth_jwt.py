@@ -427,6 +427,12 @@ def test_rooms_and_prefix_rooms():
         history = harness.curl(s.http("/history?room=dev"), "-H", anyroom)
         assert [(e["name"], e["text"]) for e in history.json()["events"] if e["type"] == "message"] == [
             ("bob", "bob in dev")], history
+        # An empty list is no room at all; "*" is every room (the empty prefix).
+        nothing = f"Authorization: Bearer {pyjwt(claims('carol', rooms=[]))}"
+        assert_error(harness.post(s, "?room=dev", "x", "-H", nothing), 403, 'this token may not use room "dev"')
+        assert_upgrade_refused(s, "?room=ops", [nothing], 403, 'this token may not use room "ops"')
+        everything = f"Authorization: Bearer {pyjwt(claims('dave', rooms=['*']))}"
+        assert harness.post(s, "?room=dev", "dave in dev", "-H", everything).status == 202
         # The default room (general) is a room like any other.
         assert_upgrade_refused(s, "", [auth], 403, 'this token may not use room "general"')
 
