@@ -90,6 +90,14 @@ def assert_error(response, status, error):
     assert response.json() == {"error": error}, f"expected {error!r}: {response}"
 
 
+def assert_who_refused(response, error, mode):
+    """GET /login's 401: the reason, and the server's auth.mode beside it (the chat page shows a login form or
+    asks its embedder for a token by it)."""
+    assert response.status == 401, f"expected 401: {response}"
+    assert response.json() == {"error": error, "mode": mode}, f"expected {error!r} in mode {mode}: {response}"
+    assert response.headers.get("www-authenticate") == 'Bearer realm="chatd"', response
+
+
 async def close_after(ws, timeout=harness.RECV_TIMEOUT):
     """Read until the server closes; return (code, reason) of its close frame."""
     async def drain():

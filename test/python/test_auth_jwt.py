@@ -24,7 +24,14 @@ import jwt  # PyJWT, Debian's python3-jwt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from auth_support import assert_error, assert_upgrade_refused, assert_ws_refused, close_after, upgrade  # noqa: E402
+from auth_support import (  # noqa: E402
+    assert_error,
+    assert_upgrade_refused,
+    assert_who_refused,
+    assert_ws_refused,
+    close_after,
+    upgrade,
+)
 
 SECRET = "an HS256 secret of more than 32 bytes, for tests"
 UNSUPPORTED_HS = "unsupported algorithm (accepted: HS256)"
@@ -151,7 +158,7 @@ def who(server, token):
 
 def assert_refused(server, token, reason):
     """401 with {"error": reason} on GET /login, /publish and the WebSocket upgrade (by header and query)."""
-    assert_error(who(server, token), 401, reason)
+    assert_who_refused(who(server, token), reason, "jwt")
     response = harness.post(server, "?room=ops", "x", "-H", f"Authorization: Bearer {token}")
     assert_error(response, 401, reason)
     assert response.headers.get("www-authenticate") == 'Bearer realm="chatd"', response

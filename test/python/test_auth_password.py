@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from auth_support import (  # noqa: E402
     assert_error,
+    assert_who_refused,
     assert_upgrade_refused,
     assert_ws_refused,
     close_after,
@@ -114,7 +115,7 @@ def test_login_with_json_and_form_bodies_and_the_cookie_it_sets():
         assert me.json() == {"mode": "password", "name": "alice", "expires_at": answer["expires_at"]}, me
         me = harness.curl(s.http("/login"), *bearer(form.json()["token"]))
         assert me.status == 200 and me.json()["name"] == "bob", me
-        assert_error(harness.curl(s.http("/login")), 401, NO_CREDENTIALS)
+        assert_who_refused(harness.curl(s.http("/login")), NO_CREDENTIALS, "password")
         refused = harness.curl(s.http("/login"), *bearer("x" * 43))
         assert refused.status == 401 and refused.headers.get("www-authenticate") == 'Bearer realm="chatd"', refused
 
@@ -387,7 +388,7 @@ def test_a_login_session_expiring_while_connected_closes_with_4001():
                 assert -50 <= late <= 250, f"closed {late:.0f} ms after the session's expires_at"
             await assert_ws_refused(s, f"?room=ops&token={token}", 401)
         harness.run_async(body)
-        assert_error(harness.curl(s.http("/login"), *bearer(token)), 401, BAD_SESSION)
+        assert_who_refused(harness.curl(s.http("/login"), *bearer(token)), BAD_SESSION, "password")
 
 
 def test_the_first_credential_present_decides():
@@ -461,11 +462,11 @@ def test_logout_and_expiry_hold_across_a_restart_with_sqlite():
         expiring = login_token(s, "bob")
         assert harness.curl(s.http("/logout"), "-X", "POST", *bearer(logged_out)).status == 204
         restart(s)
-        assert_error(harness.curl(s.http("/login"), *bearer(logged_out)), 401, BAD_SESSION)
+        assert_who_refused(harness.curl(s.http("/login"), *bearer(logged_out)), BAD_SESSION, "password")
         assert harness.curl(s.http("/login"), *bearer(expiring)).status == 200
         time.sleep(3.2)
         restart(s)
-        assert_error(harness.curl(s.http("/login"), *bearer(expiring)), 401, BAD_SESSION)
+        assert_who_refused(harness.curl(s.http("/login"), *bearer(expiring)), BAD_SESSION, "password")
 
 
 def test_a_login_does_not_survive_a_restart_with_the_memory_store():
