@@ -169,7 +169,9 @@ def test_cookie_secure_adds_secure():
 
 def test_wrong_passwords_and_names_only_their_owner_may_take():
     with server() as s:
-        assert_error(login(s, "alice", "not the password"), 401, WRONG)
+        refused = login(s, "alice", "not the password")
+        assert_error(refused, 401, WRONG)
+        assert "set-cookie" not in refused.headers, refused.headers
         # admin is listed in auth.users: the shared password cannot take the name, admin's own can.
         assert_error(login(s, "admin", SHARED), 401, WRONG)
         response = login(s, "admin", ADMIN)
