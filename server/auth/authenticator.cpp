@@ -1,5 +1,6 @@
 #include "server/auth/authenticator.hpp"
 
+#include <cctype>
 #include <stdexcept>
 
 #include "server/auth/crypto.hpp"
@@ -21,6 +22,40 @@ std::string from_hex(std::string_view hex) {
   return bytes;
 }
 
+// Whether code point `c` shows as nothing or as blank space: every Unicode White_Space character and the
+// default-ignorable format characters a name could hide in (soft hyphen, zero-width and joiners, bidi marks
+// and isolates, word joiners, variation selectors, the Hangul fillers, BOM, tags).
+bool is_blank(char32_t c) {
+  return c == 0x20 || c == 0x85 || c == 0xA0 || c == 0xAD || c == 0x34F || c == 0x61C || c == 0x115F ||
+         c == 0x1160 || c == 0x1680 || (c >= 0x17B4 && c <= 0x17B5) || (c >= 0x180B && c <= 0x180F) ||
+         (c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) ||
+         c == 0x3000 || c == 0x3164 || (c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF || c == 0xFFA0 ||
+         (c >= 0xE0000 && c <= 0xE0FFF);
+}
+
+}  // namespace
+
+std::string name_skeleton(std::string_view name) {
+  std::string skeleton;
+  for (std::size_t i = 0; i < name.size();) {
+    const auto lead = static_cast<unsigned char>(name[i]);
+    const std::size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    char32_t c = length == 1 ? lead : lead & (0x7F >> length);
+    for (std::size_t k = 1; k < length && i + k < name.size(); ++k)
+      c = (c << 6) | (static_cast<unsigned char>(name[i + k]) & 0x3F);
+    if (!is_blank(c)) {
+      if (length == 1)
+        skeleton.push_back(static_cast<char>(std::tolower(lead)));
+      else
+        skeleton.append(name.substr(i, length));
+    }
+    i += length;
+  }
+  return skeleton;
+}
+
+namespace {
+
 constexpr std::string_view no_credentials =
     "authentication required: log in at /login, or send a token as Authorization: Bearer";
 
@@ -33,8 +68,15 @@ Authenticator::Authenticator(const config::Auth& settings, std::unique_ptr<Sessi
     if (auto problem = crypto::password_hash_problem(settings_.password_hash))
       fail_at(settings_.password_hash_written, *problem);
   }
-  for (const auto& user : settings_.users) {
+  for (std::size_t i = 0; i < settings_.users.size(); ++i) {
+    const auto& user = settings_.users[i];
     if (auto problem = crypto::password_hash_problem(user.hash)) fail_at(user.written, *problem);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (name_skeleton(settings_.users[j].name) == name_skeleton(user.name)) {
+        fail_at(user.written, "'" + user.name + "' looks like '" + settings_.users[j].name +
+                                  "' (they differ only in case or invisible characters): list one of them");
+      }
+    }
   }
   for (auto& key : settings_.api_keys) key.sha256 = from_hex(key.sha256);
   if (settings_.mode == config::Auth::Mode::jwt) {
@@ -61,8 +103,12 @@ Authenticator::Authenticator(const config::Auth& settings, std::unique_ptr<Sessi
 Authenticator::~Authenticator() = default;
 
 std::string_view Authenticator::password_hash_for(std::string_view name) const {
+  const std::string asked = name_skeleton(name);
   for (const auto& user : settings_.users) {
-    if (user.name == name) return user.hash;
+    // Only the exact name logs in with its own password; one that merely looks like it ("admin ", "Admin",
+    // "ad\u200bmin") logs in with nothing, or someone could pass for the owner with the shared password.
+    if (name_skeleton(user.name) == asked)
+      return user.name == name ? std::string_view(user.hash) : std::string_view();
   }
   return settings_.password_hash;
 }

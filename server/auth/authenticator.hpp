@@ -21,6 +21,12 @@ namespace chatd {
 // The name of the session cookie POST /login sets.
 inline constexpr std::string_view session_cookie = "chatd_session";
 
+// What a name looks like, for telling whether two names would pass for each other: without blank and
+// invisible characters (spaces anywhere, no-break and zero-width spaces, joiners, bidi marks), ASCII
+// letters lowercased. "Admin", " admin" and "ad\u200bmin" all have the skeleton of "admin". Any thread.
+// (Confusable letters of other scripts, a Cyrillic "а" for a Latin "a", are not folded.)
+std::string name_skeleton(std::string_view name);
+
 struct Credentials {
   std::string_view bearer;  // Authorization: Bearer <this>
   std::string_view query;   // ?token=<this>, for clients that cannot set headers (browsers' WebSocket)
@@ -50,7 +56,8 @@ class Authenticator {
   Authentication authenticate(const Credentials& presented, Clock::time_point now) const;
 
   // The hash a login for `name` is checked against: the user's own when auth.users lists the name (only its
-  // owner can take it), else auth.password_hash; "" when there is none (the login fails).
+  // owner can take it), else auth.password_hash; "" when there is none (the login fails), and for a name
+  // that looks like a listed one without being it (name_skeleton).
   std::string_view password_hash_for(std::string_view name) const;
 
   SessionTokens& sessions() { return sessions_; }

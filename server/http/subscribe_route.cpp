@@ -129,9 +129,12 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
   outcome.handshake_response = protocol::serialize(handshake.response);
   if (identity.expires_at) {
     // The session's clock is steady_clock (ticks); exp is wall-clock time. Capped at a century, so that a
-    // token that never expires (exp at the clock's end) cannot overflow it.
-    const auto left = std::min<std::chrono::system_clock::duration>(
+    // token that never expires (exp at the clock's end) cannot overflow it. A JWT lives as long as it would
+    // still be accepted, exp + leeway (JwtVerifier::verify): closing it at exp would close at once a token
+    // the leeway let in, and its client would loop reconnecting.
+    auto left = std::min<std::chrono::system_clock::duration>(
         *identity.expires_at - std::chrono::system_clock::now(), std::chrono::hours(24 * 365 * 100));
+    if (identity.kind == Identity::Kind::jwt) left += request.context.config.auth.jwt.leeway;
     options->expires_at = std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
   }

@@ -114,6 +114,35 @@ TEST_CASE("users' own hashes: a listed name is checked against its owner's hash 
   CHECK(crypto::verify_password("shared", auth.password_hash_for("alice")));
 }
 
+TEST_CASE("a name that looks like a listed one is checked against nothing, not the shared password") {
+  CHECK(name_skeleton("Admin") == "admin");
+  CHECK(name_skeleton(" ad min\t") == "admin\t");  // a tab is a control character: names refuse it anyway
+  CHECK(name_skeleton("admin\u00a0") == "admin");
+  CHECK(name_skeleton("ad\u200bmin") == "admin");
+  CHECK(name_skeleton("\u2066admin\u2069") == "admin");
+  CHECK(name_skeleton("\u00e9lodie") == "\u00e9lodie");
+  CHECK(name_skeleton("\u0430dmin") != "admin");  // Cyrillic a: not folded (documented)
+
+  config::Auth settings;
+  settings.mode = config::Auth::Mode::password;
+  settings.password_hash = crypto::hash_password("shared", 10);
+  settings.users.push_back(
+      config::UserPassword{"admin", crypto::hash_password("root-pw", 10), at("auth.users.admin", 5)});
+  Authenticator auth(settings, std::make_unique<NoStore>(), now);
+  for (const char* lookalike : {"admin ", " admin", "Admin", "ADMIN", "admin\u00a0", "ad\u200bmin"}) {
+    CAPTURE(lookalike);
+    CHECK(auth.password_hash_for(lookalike).empty());
+  }
+  CHECK_FALSE(auth.password_hash_for("admin").empty());
+  CHECK(auth.password_hash_for("administrator") == settings.password_hash);
+
+  settings.users.push_back(
+      config::UserPassword{"Admin", crypto::hash_password("x", 10), at("auth.users.Admin", 6)});
+  CHECK(error_of(settings) ==
+        "chat.yaml:6:3: auth.users.Admin: 'Admin' looks like 'admin' (they differ only in "
+        "case or invisible characters): list one of them");
+}
+
 TEST_CASE("jwt mode: claims become the identity; a session token is not a JWT") {
   const std::string secret(32, 'k');
   config::Auth settings;
