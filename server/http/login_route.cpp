@@ -108,18 +108,20 @@ asio::awaitable<Outcome> login_route(Request& request) {
     co_return respond_with(error_response(HttpError::login_unavailable, mode_name(auth.mode())));
   if (!same_site_or_allowed(request))
     co_return respond_with(protocol::error_response(403, "Origin is not allowed to log in"));
-  // Before anything is checked: an address that has failed too often is not even told whether this
-  // password would have been right.
-  const auto now = TokenBucket::Clock::now();
-  if (const auto wait = request.context.login_limiter.wait_for(request.address, now);
-      wait > TokenBucket::Clock::duration::zero()) {
-    const auto seconds = std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
-    co_return respond_with(error_response(HttpError::logging_in_too_fast, std::to_string(seconds)));
-  }
   auto parsed = protocol::parse_login_body(request.http.header("Content-Type"), request.http.body());
   if (!parsed.body) co_return respond_with(protocol::error_response(parsed.status, parsed.error));
   auto& body = *parsed.body;
   if (!is_valid_name(body.name)) co_return respond_with(protocol::error_response(400, invalid_name_message));
+  // Every attempt takes a token before its password is checked, and one that succeeds gives it back: the
+  // bucket counts failures, attempts in flight at once included (checking first and charging only failures
+  // let 40 wrong passwords sent together all through a burst of 10). An address that has failed too often
+  // is not even told whether this password would have been right.
+  auto& limiter = request.context.login_limiter;
+  if (const auto wait = limiter.try_take(request.address, TokenBucket::Clock::now());
+      wait > TokenBucket::Clock::duration::zero()) {
+    const auto seconds = std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
+    co_return respond_with(error_response(HttpError::logging_in_too_fast, std::to_string(seconds)));
+  }
 
   const std::string name = body.name;
   std::string hash(auth.password_hash_for(body.name));
@@ -128,9 +130,9 @@ asio::awaitable<Outcome> login_route(Request& request) {
                      check_login(auth, std::move(body.name), std::move(body.password), std::move(hash)),
                      asio::use_awaitable);
   const LoginCheck check = co_await std::move(checking);
+  if (check.accepted || check.store_failed) limiter.give_back(request.address);
   if (check.store_failed) co_return respond_with(error_response(HttpError::session_store_failed));
   if (!check.accepted) {
-    request.context.login_limiter.try_take(request.address, TokenBucket::Clock::now());
     // Never the password; the name is the user's own text, quoted.
     log::warn("login failed peer=", request.peer, " name=\"", name, "\"");
     co_return respond_with(error_response(HttpError::login_failed));

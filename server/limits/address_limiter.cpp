@@ -10,11 +10,9 @@ TokenBucket::Clock::duration AddressLimiter::try_take(const std::string& address
   return bucket->second.try_take(now);
 }
 
-TokenBucket::Clock::duration AddressLimiter::wait_for(const std::string& address,
-                                                      TokenBucket::Clock::time_point now) {
+void AddressLimiter::give_back(const std::string& address) {
   std::lock_guard lock(mutex_);
-  const auto found = buckets_.find(address);
-  return found == buckets_.end() ? TokenBucket::Clock::duration::zero() : found->second.wait(now);
+  if (const auto found = buckets_.find(address); found != buckets_.end()) found->second.give_back();
 }
 
 std::size_t AddressLimiter::tracked() {

@@ -19,9 +19,9 @@ class AddressLimiter {
   // Zero when a token was taken; otherwise how long until the address may publish again.
   TokenBucket::Clock::duration try_take(const std::string& address, TokenBucket::Clock::time_point now);
 
-  // Takes nothing: zero when `address` may take a token now, else how long until it may. For limits that
-  // count failures (logins): look first, take only when the attempt failed.
-  TokenBucket::Clock::duration wait_for(const std::string& address, TokenBucket::Clock::time_point now);
+  // Gives back a token try_take took, for limits that count failures (logins): each attempt takes one when it
+  // starts, so attempts in flight at once count too, and one that succeeds gives it back.
+  void give_back(const std::string& address);
 
   std::size_t tracked();
 

@@ -24,11 +24,8 @@ class TokenBucket {
     return until_tokens(1);
   }
 
-  // Takes nothing: zero when a token is there, else how long until one is.
-  Clock::duration wait(Clock::time_point now) {
-    refill(now);
-    return tokens_ >= 1 ? Clock::duration::zero() : until_tokens(1);
-  }
+  // Gives back a token taken for an attempt that turned out not to count (a login that succeeded).
+  void give_back() { tokens_ = std::min(burst_, tokens_ + 1); }
 
   // Takes a token now, going into debt if need be, and returns how long the caller must wait before
   // using it. Successive callers queue up behind each other at exactly `rate`.

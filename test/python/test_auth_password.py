@@ -569,6 +569,26 @@ def test_the_publish_limiter_counts_per_user_and_per_key():
         assert harness.post(s, "?room=ops&name=c", "k3", *bearer(key)).status == 429
 
 
+def test_wrong_logins_sent_at_once_count_against_the_burst_too():
+    # Each attempt takes its token when it starts, before the ~0.1 s password check: 12 wrong passwords sent
+    # together against a burst of 4 get 4 x 401 and 8 x 429, not 12 x 401 (a check-first limiter charged only
+    # after each failure, so attempts in flight all went through).
+    with server(burst=4) as s:
+        logins = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "15",
+                                    "-H", "Content-Type: application/json", "--data-binary",
+                                    json.dumps({"name": "alice", "password": f"wrong {i}"}), s.http("/login")],
+                                   stdout=subprocess.PIPE) for i in range(12)]
+        statuses = sorted(login.communicate(timeout=20)[0].decode() for login in logins)
+        assert statuses == ["401"] * 4 + ["429"] * 8, statuses
+        # A right password while the bucket is empty waits too; one that succeeds gives its token back.
+        assert login(s, "alice", SHARED).status == 429
+    with server(burst=2) as s:
+        for _ in range(5):
+            assert login(s, "alice", SHARED).status == 200  # successes never drain the bucket
+        assert_error(login(s, "alice", "wrong"), 401, WRONG)
+        assert login(s, "alice", SHARED).status == 200
+
+
 def test_password_checks_do_not_stall_other_clients():
     with server(burst=50) as s:
         token = login_token(s, "alice")

@@ -63,3 +63,20 @@ TEST_CASE("AddressLimiter: a sweep keeps buckets that are still refilling") {
   CHECK(ns(limiter.try_take("late", t0 + 500ms)) == 0);
   CHECK(limiter.tracked() == 1025);
 }
+
+TEST_CASE("AddressLimiter: a token given back is there again, never beyond the burst") {
+  AddressLimiter limiter(0.1, 2.0);
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == 0);
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == 0);
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == ns(10s));
+  limiter.give_back("10.0.0.1");
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == 0);
+  limiter.give_back("10.0.0.1");
+  limiter.give_back("10.0.0.1");
+  limiter.give_back("10.0.0.1");  // past the burst: still only 2
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == 0);
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == 0);
+  CHECK(ns(limiter.try_take("10.0.0.1", t0)) == ns(10s));
+  limiter.give_back("10.0.0.9");  // an address it has no bucket for: nothing happens
+  CHECK(limiter.tracked() == 1);
+}
