@@ -5,21 +5,35 @@
 //                every subscriber got every message exactly once, in order.
 //   connections: K idle WebSocket connections; prints server RSS per connection, then checks that every
 //                one of them still receives a message published over HTTP.
+//   handshakes:  C client threads open N WebSocket connections one after another (upgrade, 101, close 1000);
+//                prints handshakes/s, upgrade latency and server CPU per handshake.
+//   logins:      auth.mode password; C client threads make N POST /login with the right password; prints
+//                logins/s and server CPU per login (scrypt bounds it).
+// --auth open|jwt|both (fanout, handshakes): jwt runs chatd with auth.mode jwt, an HS256 secret file made
+// here, and a token for every connection minted here with python's hmac (not chatd's code); both alternates
+// open and jwt runs (--runs of each, open first) and prints each run and the medians.
 // It asserts correctness, never timing: the figures are for reading and comparing.
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/support/chatd_process.hpp"
@@ -39,17 +53,30 @@ struct Options {
   int idle = 10000;
   int rooms = 1;
   int threads = 0;
+  int runs = 1;         // runs of each auth mode
+  int conns = 5000;     // handshakes
+  int logins = 50;      // logins
+  int concurrency = 8;  // client threads of handshakes and logins
   std::string format = "text";
   std::string history = "sqlite";  // history.store
+  std::string auth = "open";       // open, jwt, or both (alternating)
 };
 
 Options parse(int argc, char** argv) {
   Options o;
-  const std::map<std::string, int*> numbers = {
-      {"--subs", &o.subs}, {"--msgs", &o.msgs},   {"--size", &o.size},      {"--window", &o.window},
-      {"--idle", &o.idle}, {"--rooms", &o.rooms}, {"--threads", &o.threads}};
+  const std::map<std::string, int*> numbers = {{"--subs", &o.subs},
+                                               {"--msgs", &o.msgs},
+                                               {"--size", &o.size},
+                                               {"--window", &o.window},
+                                               {"--idle", &o.idle},
+                                               {"--rooms", &o.rooms},
+                                               {"--threads", &o.threads},
+                                               {"--runs", &o.runs},
+                                               {"--conns", &o.conns},
+                                               {"--logins", &o.logins},
+                                               {"--concurrency", &o.concurrency}};
   const std::map<std::string, std::string*> words = {
-      {"--scenario", &o.scenario}, {"--format", &o.format}, {"--history", &o.history}};
+      {"--scenario", &o.scenario}, {"--format", &o.format}, {"--history", &o.history}, {"--auth", &o.auth}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (auto number = numbers.find(key); number != numbers.end()) {
@@ -86,12 +113,188 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
-std::string config(const Options& o) {
+std::string config(const Options& o, const std::string& auth_yaml = "") {
   // The limiter and slow-client policy stay on; the benchmark only widens them, like the peers' harness.
   return "server: { threads: " + std::to_string(o.threads) +
          " }\npublish: { rate: 100000000, burst: 100000000 }\nsubscriber: { queue: 256 }\nlog: { level: info "
          "}\nlimits: { handshake_rate: 100000000, handshake_burst: 100000000 }\nhistory: { store: " +
-         o.history + " }\n";
+         o.history + " }\n" + auth_yaml;
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  std::string raw(bytes, '\0');
+  if (!in.read(raw.data(), static_cast<std::streamsize>(raw.size())))
+    throw std::runtime_error("no /dev/urandom");
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (const unsigned char byte : raw) {
+    hex.push_back(digits[byte >> 4]);
+    hex.push_back(digits[byte & 15]);
+  }
+  return hex;
+}
+
+// Mints HS256 JWTs (RFC 7519) with python's own hmac, hashlib and base64, so the tokens chatd checks do not
+// come from chatd's code. The key is the secret file's bytes less one trailing newline, as
+// auth.jwt.secret_file is read (docs/config.md). One token a line: sub PREFIXi for i < COUNT, iat now, exp
+// now + TTL seconds, and rooms ["bench-*"] (every benchmark room), so each connection's room is checked
+// against its token.
+constexpr const char* mint_script = R"(import base64, hashlib, hmac, json, sys, time
+path, prefix, count, ttl = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+key = open(path, 'rb').read()
+if key.endswith(b'\n'):
+    key = key[:-1]
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+def part(obj):
+    return b64(json.dumps(obj, separators=(',', ':')).encode())
+head = part({'alg': 'HS256', 'typ': 'JWT'})
+now = int(time.time())
+out = []
+for i in range(count):
+    signed = head + '.' + part({'sub': prefix + str(i), 'iat': now, 'exp': now + ttl, 'rooms': ['bench-*']})
+    out.append(signed + '.' + b64(hmac.new(key, signed.encode(), hashlib.sha256).digest()))
+sys.stdout.write('\n'.join(out) + '\n')
+)";
+
+// One run's folder (chatd's config goes there, so auth.jwt.secret_file is relative to it) and what its auth
+// mode needs: open (no auth: section, as before issue 11), jwt (an HS256 secret file) or password (a shared
+// password hashed by `chatd --hash-password`). Removes the folder when done.
+class AuthRun {
+ public:
+  explicit AuthRun(const std::string& mode) : mode_(mode), folder_(make_temp_folder()) {
+    if (mode_ == "jwt") {
+      // 64 bytes of key, twice HS256's minimum of 32 (RFC 7518 3.2: at least the hash's size).
+      write_file(folder_ + "/jwt.secret", random_hex(32) + "\n");
+      write_file(folder_ + "/mint.py", mint_script);
+      yaml_ = "auth: { mode: jwt, jwt: { secret_file: jwt.secret } }\n";
+    } else if (mode_ == "password") {
+      password_ = random_hex(12);
+      write_file(folder_ + "/password", password_ + "\n");
+      std::string hash;
+      const int code = ChatdProcess::run_command("--hash-password < " + folder_ + "/password", hash);
+      while (!hash.empty() && (hash.back() == '\n' || hash.back() == '\r')) hash.pop_back();
+      if (code != 0 || hash.rfind("$scrypt$", 0) != 0)
+        throw std::runtime_error("chatd --hash-password failed: " + hash);
+      // Only failed logins count against login_rate/login_burst, and every login here succeeds; widened
+      // anyway so that the limiter can never be what the figure measures.
+      yaml_ = "auth: { mode: password, password_hash: \"" + hash +
+              "\", login_rate: 100000000, login_burst: 100000000 }\n";
+    } else if (mode_ != "open") {
+      throw std::runtime_error("unknown auth mode " + mode_);
+    }
+  }
+  ~AuthRun() { remove_folder(folder_); }
+  AuthRun(const AuthRun&) = delete;
+  AuthRun& operator=(const AuthRun&) = delete;
+
+  const std::string& mode() const { return mode_; }
+  const std::string& folder() const { return folder_; }
+  const std::string& yaml() const { return yaml_; }
+  const std::string& password() const { return password_; }
+
+  // jwt: `count` fresh tokens, sub PREFIX0, PREFIX1, ...; valid for an hour.
+  std::vector<std::string> mint(const std::string& prefix, int count) const {
+    const std::string command = "/usr/bin/python3 " + folder_ + "/mint.py " + folder_ + "/jwt.secret " +
+                                prefix + " " + std::to_string(count) + " 3600";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) throw std::runtime_error("popen failed");
+    std::string text;
+    char buffer[65536];
+    while (const std::size_t size = fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, size);
+    if (pclose(pipe) != 0) throw std::runtime_error("minting tokens failed");
+    std::vector<std::string> tokens;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) tokens.push_back(line);
+    if (static_cast<int>(tokens.size()) != count) throw std::runtime_error("minted too few tokens");
+    return tokens;
+  }
+
+ private:
+  std::string mode_;
+  std::string folder_;
+  std::string yaml_;
+  std::string password_;
+};
+
+// In jwt mode, that a connection without a token is refused (401 before the upgrade): the figures are of a
+// server that checks.
+void expect_refused_without_token(const AuthRun& run, std::uint16_t port) {
+  if (run.mode() != "jwt") return;
+  WsClient probe;
+  if (const int status = probe.open(port, "/subscribe?room=bench-0&format=text"); status != 401)
+    throw std::runtime_error("auth.mode jwt let a connection without a token in: HTTP " +
+                             std::to_string(status));
+}
+
+// What a connection of user `name` presents: in jwt mode its token as `Authorization: Bearer`; in open mode
+// nothing, and `?name=` gives the same name, so the events of both modes are the same size.
+struct Presented {
+  std::string query;  // appended to the target
+  std::vector<std::string> headers;
+};
+Presented presented(const AuthRun& run, const std::vector<std::string>& tokens, std::size_t i,
+                    const std::string& prefix) {
+  if (run.mode() == "jwt") return {"", {"Authorization: Bearer " + tokens[i]}};
+  return {"&name=" + prefix + std::to_string(i), {}};
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+// The modes a run list alternates, open first: "both" gives open, jwt, open, jwt, ...
+std::vector<std::string> schedule(const Options& o) {
+  std::vector<std::string> modes;
+  for (int run = 0; run < std::max(1, o.runs); ++run) {
+    if (o.auth == "both") {
+      modes.push_back("open");
+      modes.push_back("jwt");
+    } else {
+      modes.push_back(o.auth);
+    }
+  }
+  return modes;
+}
+
+// Per mode, the medians of each run's two figures, and jwt against open when both ran.
+void print_medians(const char* what, const char* rate_unit, const char* cost_unit,
+                   const std::map<std::string, std::vector<std::pair<double, double>>>& results) {
+  std::map<std::string, std::pair<double, double>> medians;
+  for (const char* mode : {"open", "jwt", "password"}) {
+    if (!results.count(mode)) continue;
+    const auto& runs = results.at(mode);
+    std::vector<double> rates, costs;
+    std::string rate_list, cost_list;
+    for (const auto& [rate, cost] : runs) {
+      rates.push_back(rate);
+      costs.push_back(cost);
+      rate_list += (rate_list.empty() ? "" : ", ") + std::to_string(std::llround(rate));
+      char text[32];
+      std::snprintf(text, sizeof text, "%.3f", cost);
+      cost_list += (cost_list.empty() ? "" : ", ") + std::string(text);
+    }
+    medians[mode] = {median(rates), median(costs)};
+    std::printf("%s %s, %zu run(s): %s median %.0f (%s); %s median %.3f (%s)\n", what, mode, runs.size(),
+                rate_unit, medians[mode].first, rate_list.c_str(), cost_unit, medians[mode].second,
+                cost_list.c_str());
+  }
+  if (medians.count("open") && medians.count("jwt")) {
+    const auto& open = medians["open"];
+    const auto& jwt = medians["jwt"];
+    std::printf("%s jwt against open: %s %+.1f%%, %s %+.1f%%\n", what, rate_unit,
+                100.0 * (jwt.first / open.first - 1), cost_unit, 100.0 * (jwt.second / open.second - 1));
+  }
 }
 
 // "seq:send_time_ns:" padded with 'x' to `size` bytes.
@@ -133,8 +336,17 @@ struct RoomLoad {
   std::vector<int> received_by;
 };
 
-int fanout(const Options& o) {
-  ChatdProcess server(config(o));
+struct RunResult {
+  double rate = 0;  // deliveries or handshakes or logins per second
+  double cost = 0;  // server CPU µs per delivery, handshake or login
+  bool ok = false;
+};
+
+RunResult fanout_once(const Options& o, const std::string& mode) {
+  const AuthRun run(mode);
+  ChatdProcess server(config(o, run.yaml()), run.folder());
+  const std::vector<std::string> tokens = mode == "jwt" ? run.mint("u", o.subs) : std::vector<std::string>{};
+  expect_refused_without_token(run, server.port());
   const bool json = o.format == "json";
   const std::size_t room_count = static_cast<std::size_t>(std::max(1, o.rooms));
   if (static_cast<std::size_t>(o.subs) < room_count) throw std::runtime_error("--subs must be >= --rooms");
@@ -143,9 +355,11 @@ int fanout(const Options& o) {
   for (std::size_t i = 0; i < clients.size(); ++i) {
     RoomLoad& room = rooms[i % room_count];
     if (room.members++ == 0) room.publisher = i;  // the first member of each room publishes
+    const Presented who = presented(run, tokens, i, "u");
     const std::string target =
-        "/subscribe?room=bench-" + std::to_string(i % room_count) + "&format=" + o.format;
-    if (clients[i].open(server.port(), target) != 101) throw std::runtime_error("handshake failed");
+        "/subscribe?room=bench-" + std::to_string(i % room_count) + "&format=" + o.format + who.query;
+    if (const int status = clients[i].open(server.port(), target, who.headers); status != 101)
+      throw std::runtime_error("handshake failed: HTTP " + std::to_string(status) + "\n" + server.log());
   }
   for (auto& room : rooms) room.received_by.assign(static_cast<std::size_t>(o.msgs), 0);
 
@@ -222,19 +436,33 @@ int fanout(const Options& o) {
   const auto lat = percentiles(latencies);
   std::printf(
       "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (format=%s, window %d, server "
-      "threads %s, history %s)\n"
+      "threads %s, history %s, auth %s)\n"
       "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
       "  server CPU %.2f s = %.3f us per delivery\n"
       "  order errors %lld, closed by server %lld\n",
       o.subs, room_count, o.msgs, o.size, o.format.c_str(), o.window,
-      o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), deliveries,
-      expected, seconds, deliveries / seconds, lat.p50, lat.p99, lat.max, cpu,
+      o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), mode.c_str(),
+      deliveries, expected, seconds, deliveries / seconds, lat.p50, lat.p99, lat.max, cpu,
       cpu * 1e6 / std::max(1LL, deliveries), errors, closed);
   server.stop();
   const bool ok = deliveries == expected && errors == 0 && closed == 0;
   std::printf("  %s\n", ok ? "exactly once, in order: ok" : "CORRECTNESS FAILURE");
   if (!ok) std::printf("server log:\n%s\n", server.log().c_str());
+  std::fflush(stdout);
+  return {deliveries / seconds, cpu * 1e6 / static_cast<double>(std::max(1LL, deliveries)), ok};
+}
+
+int fanout(const Options& o) {
+  bool ok = true;
+  std::map<std::string, std::vector<std::pair<double, double>>> results;
+  for (const std::string& mode : schedule(o)) {
+    const RunResult result = fanout_once(o, mode);
+    ok = ok && result.ok;
+    results[mode].emplace_back(result.rate, result.cost);
+  }
+  if (o.runs > 1 || o.auth == "both")
+    print_medians("fanout", "deliveries/s", "server CPU us per delivery", results);
   return ok ? 0 : 1;
 }
 
@@ -270,6 +498,157 @@ int connections(const Options& o) {
   return ok ? 0 : 1;
 }
 
+// Runs `work(i)` for i < count on `concurrency` threads, each taking the next i when done with its last.
+// The first exception a thread meets is rethrown here, after every thread is joined.
+void run_parallel(int count, int concurrency, const std::function<void(int)>& work) {
+  std::atomic<int> next{0};
+  std::mutex mutex;
+  std::exception_ptr failure;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < std::max(1, concurrency); ++t) {
+    threads.emplace_back([&] {
+      try {
+        for (int i; (i = next.fetch_add(1)) < count;) work(i);
+      } catch (...) {
+        const std::lock_guard lock(mutex);
+        if (!failure) failure = std::current_exception();
+        next = count;  // the others stop too
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+// N WebSocket connections, `concurrency` at a time, each on its own: connect, upgrade (101), close 1000 and
+// wait for the server's close frame. In jwt mode every connection presents a token of its own, all minted
+// before the clock starts, so the client's minting is not in the figure.
+RunResult handshakes_once(const Options& o, const std::string& mode) {
+  const AuthRun run(mode);
+  ChatdProcess server(config(o, run.yaml()), run.folder());
+  const std::vector<std::string> tokens = mode == "jwt" ? run.mint("h", o.conns) : std::vector<std::string>{};
+  expect_refused_without_token(run, server.port());
+  std::atomic<long long> refused{0}, unclean{0};
+  std::mutex mutex;
+  std::vector<std::int64_t> latencies;
+  latencies.reserve(static_cast<std::size_t>(o.conns));
+  const double cpu_before = cpu_seconds(server.pid());
+  const auto start = Clock::now();
+  run_parallel(o.conns, o.concurrency, [&](int i) {
+    const Presented who = presented(run, tokens, static_cast<std::size_t>(i), "h");
+    WsClient client;
+    const std::int64_t begin = now_ns();
+    const int status =
+        client.open(server.port(), "/subscribe?room=bench-hs&format=text" + who.query, who.headers);
+    const std::int64_t took = now_ns() - begin;
+    {
+      const std::lock_guard lock(mutex);
+      latencies.push_back(took);
+    }
+    if (status != 101) {
+      ++refused;
+      return;
+    }
+    client.send_close(1000);
+    if (client.wait_close(5s) != 1000) ++unclean;
+  });
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = cpu_seconds(server.pid()) - cpu_before;
+  const auto lat = percentiles(latencies);
+  std::printf(
+      "handshakes: %d WebSocket connections, %d at a time (auth %s, server threads %s): connect, 101, close "
+      "1000\n"
+      "  %.3f s = %.0f handshakes/s\n"
+      "  upgrade latency ms p50 %.3f p99 %.3f max %.3f\n"
+      "  server CPU %.2f s = %.1f us per handshake\n"
+      "  refused %lld, without a clean close %lld\n",
+      o.conns, o.concurrency, mode.c_str(),
+      o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), seconds, o.conns / seconds,
+      lat.p50, lat.p99, lat.max, cpu, cpu * 1e6 / o.conns, refused.load(), unclean.load());
+  server.stop();
+  const bool ok = refused == 0 && unclean == 0;
+  std::printf("  %s\n", ok ? "every handshake accepted and closed cleanly: ok" : "CORRECTNESS FAILURE");
+  if (!ok) std::printf("server log:\n%s\n", server.log().c_str());
+  std::fflush(stdout);
+  return {o.conns / seconds, cpu * 1e6 / o.conns, ok};
+}
+
+int handshakes(const Options& o) {
+  bool ok = true;
+  std::map<std::string, std::vector<std::pair<double, double>>> results;
+  for (const std::string& mode : schedule(o)) {
+    const RunResult result = handshakes_once(o, mode);
+    ok = ok && result.ok;
+    results[mode].emplace_back(result.rate, result.cost);
+  }
+  if (o.runs > 1 || o.auth == "both")
+    print_medians("handshakes", "handshakes/s", "server CPU us per handshake", results);
+  return ok ? 0 : 1;
+}
+
+// auth.mode password: N POST /login with the right password, `concurrency` at a time, each a new name and a
+// new connection. Each login is one scrypt check (chatd --hash-password's parameters) on chatd's auth thread
+// and a session row saved to the store; then one of the tokens is checked to work.
+RunResult logins_once(const Options& o) {
+  const AuthRun run("password");
+  ChatdProcess server(config(o, run.yaml()), run.folder());
+  std::atomic<long long> failed{0};
+  std::mutex mutex;
+  std::vector<std::int64_t> latencies;
+  std::string some_token;
+  const double cpu_before = cpu_seconds(server.pid());
+  const auto start = Clock::now();
+  run_parallel(o.logins, o.concurrency, [&](int i) {
+    const std::string name = "l" + std::to_string(i);
+    const std::string body = "{\"name\":\"" + name + "\",\"password\":\"" + run.password() + "\"}";
+    const std::int64_t begin = now_ns();
+    // Generous: logins wait in line for the one auth thread.
+    const HttpResult answer = http_post(server.port(), "/login", body, "application/json", 120s);
+    const std::int64_t took = now_ns() - begin;
+    const std::lock_guard lock(mutex);
+    latencies.push_back(took);
+    if (answer.status != 200 || json_string(answer.body, "name") != name) {
+      ++failed;
+    } else if (some_token.empty()) {
+      some_token = json_string(answer.body, "token");
+    }
+  });
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = cpu_seconds(server.pid()) - cpu_before;
+  const HttpResult who = http_exchange(
+      server.port(), "GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer " +
+                         some_token + "\r\n\r\n");
+  const bool token_works = who.status == 200 && json_string(who.body, "mode") == "password";
+  const auto lat = percentiles(latencies);
+  std::printf(
+      "logins: %d POST /login, %d at a time (auth password, server threads %s, history %s)\n"
+      "  %.3f s = %.2f logins/s\n"
+      "  login latency ms p50 %.1f p99 %.1f max %.1f\n"
+      "  server CPU %.2f s = %.1f ms per login\n"
+      "  failed %lld; a token checked with GET /login: HTTP %d\n",
+      o.logins, o.concurrency, o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(),
+      o.history.c_str(), seconds, o.logins / seconds, lat.p50, lat.p99, lat.max, cpu, cpu * 1e3 / o.logins,
+      failed.load(), who.status);
+  server.stop();
+  const bool ok = failed == 0 && token_works;
+  std::printf("  %s\n", ok ? "every login accepted, its token works: ok" : "CORRECTNESS FAILURE");
+  if (!ok) std::printf("server log:\n%s\n", server.log().c_str());
+  std::fflush(stdout);
+  return {o.logins / seconds, cpu * 1e3 / o.logins, ok};
+}
+
+int logins(const Options& o) {
+  bool ok = true;
+  std::map<std::string, std::vector<std::pair<double, double>>> results;
+  for (int run = 0; run < std::max(1, o.runs); ++run) {
+    const RunResult result = logins_once(o);
+    ok = ok && result.ok;
+    results["password"].emplace_back(result.rate, result.cost);
+  }
+  if (o.runs > 1) print_medians("logins", "logins/s", "server CPU ms per login", results);
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -282,6 +661,8 @@ int main(int argc, char** argv) {
     const Options options = parse(argc, argv);
     if (options.scenario == "fanout") return fanout(options);
     if (options.scenario == "connections") return connections(options);
+    if (options.scenario == "handshakes") return handshakes(options);
+    if (options.scenario == "logins") return logins(options);
     std::cerr << "unknown scenario " << options.scenario << "\n";
     return 2;
   } catch (const std::exception& error) {
