@@ -54,7 +54,7 @@ struct Options {
   int rooms = 1;
   int threads = 0;
   int runs = 1;         // runs of each auth mode
-  int conns = 5000;     // handshakes
+  int conns = 10000;    // handshakes
   int logins = 50;      // logins
   int concurrency = 8;  // client threads of handshakes and logins
   std::string format = "text";
@@ -103,6 +103,41 @@ double cpu_seconds(pid_t pid) {
   }
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
+
+// The whole machine's busy CPU seconds (/proc/stat: user, nice, system, irq, softirq, steal) and this
+// process's own (all its threads): what is left of the first after the server's and ours is other work on
+// the machine during a run, the figure that says whether a run was disturbed.
+double machine_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// CPU seconds of the server, of this load client and of everything else, between start() and stop().
+struct CpuMeter {
+  pid_t server = -1;
+  double server_before = 0, own_before = 0, busy_before = 0;
+  double server_s = 0, client_s = 0, other_s = 0;
+  void start() {
+    server_before = cpu_seconds(server);
+    own_before = own_cpu_seconds();
+    busy_before = machine_busy_seconds();
+  }
+  void stop() {
+    server_s = cpu_seconds(server) - server_before;
+    client_s = own_cpu_seconds() - own_before;
+    other_s = std::max(0.0, machine_busy_seconds() - busy_before - server_s - client_s);
+  }
+};
 
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -380,7 +415,8 @@ RunResult fanout_once(const Options& o, const std::string& mode) {
   long long deliveries = 0, errors = 0, closed = 0;
   const long long expected = static_cast<long long>(o.subs) * o.msgs;
 
-  const double cpu_before = cpu_seconds(server.pid());
+  CpuMeter meter{server.pid()};
+  meter.start();
   const auto start = Clock::now();
   auto last_progress = start;
   std::string scratch;
@@ -431,7 +467,8 @@ RunResult fanout_once(const Options& o, const std::string& mode) {
     if (Clock::now() - last_progress > 10s) break;  // stalled: report what arrived
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = cpu_seconds(server.pid()) - cpu_before;
+  meter.stop();
+  const double cpu = meter.server_s;
   ::close(epoll);
   const auto lat = percentiles(latencies);
   std::printf(
@@ -439,12 +476,12 @@ RunResult fanout_once(const Options& o, const std::string& mode) {
       "threads %s, history %s, auth %s)\n"
       "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
-      "  server CPU %.2f s = %.3f us per delivery\n"
+      "  server CPU %.2f s = %.3f us per delivery (load client %.2f s, other work on the machine %.2f s)\n"
       "  order errors %lld, closed by server %lld\n",
       o.subs, room_count, o.msgs, o.size, o.format.c_str(), o.window,
       o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), mode.c_str(),
       deliveries, expected, seconds, deliveries / seconds, lat.p50, lat.p99, lat.max, cpu,
-      cpu * 1e6 / std::max(1LL, deliveries), errors, closed);
+      cpu * 1e6 / std::max(1LL, deliveries), meter.client_s, meter.other_s, errors, closed);
   server.stop();
   const bool ok = deliveries == expected && errors == 0 && closed == 0;
   std::printf("  %s\n", ok ? "exactly once, in order: ok" : "CORRECTNESS FAILURE");
@@ -532,7 +569,8 @@ RunResult handshakes_once(const Options& o, const std::string& mode) {
   std::mutex mutex;
   std::vector<std::int64_t> latencies;
   latencies.reserve(static_cast<std::size_t>(o.conns));
-  const double cpu_before = cpu_seconds(server.pid());
+  CpuMeter meter{server.pid()};
+  meter.start();
   const auto start = Clock::now();
   run_parallel(o.conns, o.concurrency, [&](int i) {
     const Presented who = presented(run, tokens, static_cast<std::size_t>(i), "h");
@@ -553,18 +591,20 @@ RunResult handshakes_once(const Options& o, const std::string& mode) {
     if (client.wait_close(5s) != 1000) ++unclean;
   });
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = cpu_seconds(server.pid()) - cpu_before;
+  meter.stop();
+  const double cpu = meter.server_s;
   const auto lat = percentiles(latencies);
   std::printf(
       "handshakes: %d WebSocket connections, %d at a time (auth %s, server threads %s): connect, 101, close "
       "1000\n"
       "  %.3f s = %.0f handshakes/s\n"
       "  upgrade latency ms p50 %.3f p99 %.3f max %.3f\n"
-      "  server CPU %.2f s = %.1f us per handshake\n"
+      "  server CPU %.2f s = %.1f us per handshake (load client %.2f s, other work on the machine %.2f s)\n"
       "  refused %lld, without a clean close %lld\n",
       o.conns, o.concurrency, mode.c_str(),
       o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), seconds, o.conns / seconds,
-      lat.p50, lat.p99, lat.max, cpu, cpu * 1e6 / o.conns, refused.load(), unclean.load());
+      lat.p50, lat.p99, lat.max, cpu, cpu * 1e6 / o.conns, meter.client_s, meter.other_s, refused.load(),
+      unclean.load());
   server.stop();
   const bool ok = refused == 0 && unclean == 0;
   std::printf("  %s\n", ok ? "every handshake accepted and closed cleanly: ok" : "CORRECTNESS FAILURE");
@@ -596,7 +636,8 @@ RunResult logins_once(const Options& o) {
   std::mutex mutex;
   std::vector<std::int64_t> latencies;
   std::string some_token;
-  const double cpu_before = cpu_seconds(server.pid());
+  CpuMeter meter{server.pid()};
+  meter.start();
   const auto start = Clock::now();
   run_parallel(o.logins, o.concurrency, [&](int i) {
     const std::string name = "l" + std::to_string(i);
@@ -614,7 +655,8 @@ RunResult logins_once(const Options& o) {
     }
   });
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = cpu_seconds(server.pid()) - cpu_before;
+  meter.stop();
+  const double cpu = meter.server_s;
   const HttpResult who = http_exchange(
       server.port(), "GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer " +
                          some_token + "\r\n\r\n");
@@ -624,11 +666,11 @@ RunResult logins_once(const Options& o) {
       "logins: %d POST /login, %d at a time (auth password, server threads %s, history %s)\n"
       "  %.3f s = %.2f logins/s\n"
       "  login latency ms p50 %.1f p99 %.1f max %.1f\n"
-      "  server CPU %.2f s = %.1f ms per login\n"
+      "  server CPU %.2f s = %.1f ms per login (load client %.2f s, other work on the machine %.2f s)\n"
       "  failed %lld; a token checked with GET /login: HTTP %d\n",
       o.logins, o.concurrency, o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(),
       o.history.c_str(), seconds, o.logins / seconds, lat.p50, lat.p99, lat.max, cpu, cpu * 1e3 / o.logins,
-      failed.load(), who.status);
+      meter.client_s, meter.other_s, failed.load(), who.status);
   server.stop();
   const bool ok = failed == 0 && token_works;
   std::printf("  %s\n", ok ? "every login accepted, its token works: ok" : "CORRECTNESS FAILURE");
