@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -328,8 +327,9 @@ void print_medians(const char* what, const char* rate_unit, const char* cost_uni
       if (quiet_only && run.other_share > disturbed_share) continue;
       rates.push_back(run.rate);
       costs.push_back(run.cost);
-      rate_list += (rate_list.empty() ? "" : ", ") + std::to_string(std::llround(run.rate));
       char text[32];
+      std::snprintf(text, sizeof text, "%.*f", run.rate < 100 ? 2 : 0, run.rate);  // logins: a few a second
+      rate_list += (rate_list.empty() ? "" : ", ") + std::string(text);
       std::snprintf(text, sizeof text, "%.3f", run.cost);
       cost_list += (cost_list.empty() ? "" : ", ") + std::string(text);
     }
@@ -338,9 +338,9 @@ void print_medians(const char* what, const char* rate_unit, const char* cost_uni
       continue;
     }
     medians[mode] = {median(rates), median(costs)};
-    std::printf("%s %s, %zu %s: %s median %.0f (%s); %s median %.3f (%s)\n", what, mode, rates.size(), label,
-                rate_unit, medians[mode].first, rate_list.c_str(), cost_unit, medians[mode].second,
-                cost_list.c_str());
+    std::printf("%s %s, %zu %s: %s median %.*f (%s); %s median %.3f (%s)\n", what, mode, rates.size(), label,
+                rate_unit, medians[mode].first < 100 ? 2 : 0, medians[mode].first, rate_list.c_str(),
+                cost_unit, medians[mode].second, cost_list.c_str());
   }
   if (medians.count("open") && medians.count("jwt")) {
     const auto& open = medians["open"];
