@@ -9,10 +9,10 @@
 //                prints handshakes/s, upgrade latency and server CPU per handshake.
 //   logins:      auth.mode password; C client threads make N POST /login with the right password; prints
 //                logins/s and server CPU per login (scrypt bounds it).
-// --auth open|jwt|both (fanout, handshakes): jwt runs chatd with auth.mode jwt, an HS256 secret file made
-// here, and a token for every connection minted here with python's hmac (not chatd's code); both alternates
-// open and jwt runs (--runs of each, open first) and prints each run and the medians.
-// It asserts correctness, never timing: the figures are for reading and comparing.
+// --auth open|jwt|both (fanout, handshakes, connections): jwt runs chatd with auth.mode jwt, an HS256 secret
+// file made here, and a token for every connection minted here with python's hmac (not chatd's code); both
+// alternates open and jwt runs (--runs of each, open first) and prints each run and the medians. It asserts
+// correctness, never timing: the figures are for reading and comparing.
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -178,8 +178,8 @@ std::string random_hex(std::size_t bytes) {
 // Mints HS256 JWTs (RFC 7519) with python's own hmac, hashlib and base64, so the tokens chatd checks do not
 // come from chatd's code. The key is the secret file's bytes less one trailing newline, as
 // auth.jwt.secret_file is read (docs/config.md). One token a line: sub PREFIXi for i < COUNT, iat now, exp
-// now + TTL seconds, and rooms ["bench-*"] (every benchmark room), so each connection's room is checked
-// against its token.
+// now + TTL seconds, and rooms ["bench-*", "idle"] (every benchmark room), so each connection's room is
+// checked against its token.
 constexpr const char* mint_script = R"(import base64, hashlib, hmac, json, sys, time
 path, prefix, count, ttl = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 key = open(path, 'rb').read()
@@ -193,7 +193,7 @@ head = part({'alg': 'HS256', 'typ': 'JWT'})
 now = int(time.time())
 out = []
 for i in range(count):
-    signed = head + '.' + part({'sub': prefix + str(i), 'iat': now, 'exp': now + ttl, 'rooms': ['bench-*']})
+    signed = head + '.' + part({'sub': prefix + str(i), 'iat': now, 'exp': now + ttl, 'rooms': ['bench-*', 'idle']})
     out.append(signed + '.' + b64(hmac.new(key, signed.encode(), hashlib.sha256).digest()))
 sys.stdout.write('\n'.join(out) + '\n')
 )";
@@ -524,14 +524,23 @@ int fanout(const Options& o) {
   return ok ? 0 : 1;
 }
 
-int connections(const Options& o) {
-  ChatdProcess server(config(o));
+// In jwt mode every connection presents a token of its own, and the message is published with one.
+RunResult connections_once(const Options& o, const std::string& mode) {
+  const AuthRun run(mode);
+  ChatdProcess server(config(o, run.yaml()), run.folder());
+  const std::vector<std::string> tokens =
+      mode == "jwt" ? run.mint("u", o.idle + 1) : std::vector<std::string>{};
+  expect_refused_without_token(run, server.port());
   std::this_thread::sleep_for(200ms);
   const long rss_before = rss_kib(server.pid());
   std::vector<WsClient> clients(static_cast<std::size_t>(o.idle));
   const auto start = Clock::now();
-  for (auto& client : clients) {
-    if (client.open(server.port(), "/subscribe?room=idle") != 101)
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    // Open mode as before issue 11 (no name given): the figure stays comparable with the earlier ones.
+    const std::vector<std::string> headers =
+        mode == "jwt" ? std::vector<std::string>{"Authorization: Bearer " + tokens[i]}
+                      : std::vector<std::string>{};
+    if (clients[i].open(server.port(), "/subscribe?room=idle", headers) != 101)
       throw std::runtime_error("handshake failed");
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -539,20 +548,42 @@ int connections(const Options& o) {
   const long rss_after = rss_kib(server.pid());
 
   // Every connection is still served: one message reaches all of them.
-  const auto published = http_post(server.port(), "/publish?room=idle", "still there?");
+  const std::string text = "still there?";
+  const std::string authorization =
+      mode == "jwt" ? "Authorization: Bearer " + tokens[static_cast<std::size_t>(o.idle)] + "\r\n" : "";
+  const auto published =
+      http_exchange(server.port(),
+                    "POST /publish?room=idle HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Connection: close\r\nContent-Type: text/plain\r\n" +
+                        authorization + "Content-Length: " + std::to_string(text.size()) + "\r\n\r\n" + text);
   std::size_t received = 0;
   pump(
       clients, 30s, [&](std::size_t, Frame& frame) { received += frame.opcode == 1; },
       [&] { return received == clients.size(); });
+  const double per_connection = static_cast<double>(rss_after - rss_before) / o.idle;
   std::printf(
-      "connections: %d idle WebSocket connections, opened in %.2f s\n"
+      "connections: %d idle WebSocket connections (auth %s), opened in %.2f s\n"
       "  server RSS %ld KiB before, %ld KiB after = %.2f KiB per connection\n"
       "  a message published to all of them: HTTP %d, received by %zu/%d\n",
-      o.idle, connect_s, rss_before, rss_after, static_cast<double>(rss_after - rss_before) / o.idle,
-      published.status, received, o.idle);
+      o.idle, mode.c_str(), connect_s, rss_before, rss_after, per_connection, published.status, received,
+      o.idle);
   server.stop();
   const bool ok = published.status == 202 && received == clients.size();
   std::printf("  %s\n", ok ? "every connection served: ok" : "CORRECTNESS FAILURE");
+  std::fflush(stdout);
+  return {o.idle / connect_s, per_connection, 0, ok};
+}
+
+int connections(const Options& o) {
+  bool ok = true;
+  Results results;
+  for (const std::string& mode : schedule(o)) {
+    const RunResult result = connections_once(o, mode);
+    ok = ok && result.ok;
+    results[mode].push_back(result);
+  }
+  if (o.runs > 1 || o.auth == "both")
+    print_medians("connections", "connections opened/s", "KiB per idle connection", results, false);
   return ok ? 0 : 1;
 }
 
