@@ -1,10 +1,8 @@
 #include "protocol/login_body.hpp"
 
-#include <algorithm>
-#include <cctype>
-
 #include <simdjson.h>
 
+#include "protocol/media_type.hpp"
 #include "protocol/uri.hpp"
 #include "protocol/utf8.hpp"
 
@@ -17,15 +15,6 @@ LoginBodyResult failure(int status, std::string error) {
   result.status = status;
   result.error = std::move(error);
   return result;
-}
-
-std::string media_type(std::string_view content_type) {
-  content_type = content_type.substr(0, content_type.find(';'));
-  while (!content_type.empty() && std::isspace(static_cast<unsigned char>(content_type.back())))
-    content_type.remove_suffix(1);
-  std::string lower(content_type);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower;
 }
 
 LoginBodyResult parse_json(std::string_view body) {

@@ -1,10 +1,8 @@
 #include "protocol/publish_body.hpp"
 
-#include <algorithm>
-#include <cctype>
-
 #include <simdjson.h>
 
+#include "protocol/media_type.hpp"
 #include "protocol/utf8.hpp"
 
 namespace chatd::protocol {
@@ -16,17 +14,6 @@ PublishBodyResult failure(int status, std::string error) {
   result.status = status;
   result.error = std::move(error);
   return result;
-}
-
-// "application/json; charset=utf-8" -> "application/json"
-std::string media_type(std::string_view content_type) {
-  content_type = content_type.substr(0, content_type.find(';'));
-  while (!content_type.empty() && std::isspace(static_cast<unsigned char>(content_type.back()))) {
-    content_type.remove_suffix(1);
-  }
-  std::string lower(content_type);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower;
 }
 
 PublishBodyResult parse_json(std::string_view body) {

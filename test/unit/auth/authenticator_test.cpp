@@ -15,13 +15,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class NoStore final : public SessionStore {
- public:
-  std::vector<StoredSession> load(std::int64_t) override { return {}; }
-  void save(const StoredSession&) override {}
-  void remove(std::string_view) override {}
-  void remove_expired(std::int64_t) override {}
-};
+// history.store memory: sessions live in the authenticator alone.
+std::unique_ptr<SessionStore> no_store() {
+  config::History memory;
+  memory.store = config::History::Store::memory;
+  return open_session_store(memory);
+}
 
 const Authenticator::Clock::time_point now{std::chrono::seconds(1'800'000'000)};
 
@@ -47,7 +46,7 @@ std::string hs256_token(const std::string& secret, const std::string& claims) {
 
 std::string error_of(const config::Auth& settings) {
   try {
-    Authenticator auth(settings, std::make_unique<NoStore>(), now);
+    Authenticator auth(settings, no_store(), now);
   } catch (const config::ConfigError& error) {
     return error.what();
   }
@@ -57,7 +56,7 @@ std::string error_of(const config::Auth& settings) {
 }  // namespace
 
 TEST_CASE("open mode: every request is anyone, whatever it presents") {
-  Authenticator auth(config::Auth{}, std::make_unique<NoStore>(), now);
+  Authenticator auth(config::Auth{}, no_store(), now);
   const auto result = auth.authenticate(Credentials{"garbage", "", ""}, now);
   REQUIRE(result.identity.has_value());
   CHECK(result.identity->kind == Identity::Kind::anyone);
@@ -68,7 +67,7 @@ TEST_CASE("open mode: every request is anyone, whatever it presents") {
 TEST_CASE("password mode: keys, sessions and cookies; the first credential present decides") {
   const std::string key = "the-ci-key-0123456789";
   Authenticator auth(with_key(config::Auth::Mode::password, key, std::vector<std::string>{"ops", "deploy-*"}),
-                     std::make_unique<NoStore>(), now);
+                     no_store(), now);
   const auto missing = auth.authenticate(Credentials{}, now);
   CHECK_FALSE(missing.identity);
   CHECK(missing.error.starts_with("authentication required"));
@@ -108,7 +107,7 @@ TEST_CASE("users' own hashes: a listed name is checked against its owner's hash 
   settings.password_hash = crypto::hash_password("shared", 10);
   settings.users.push_back(
       config::UserPassword{"admin", crypto::hash_password("root-pw", 10), at("auth.users.admin", 5)});
-  Authenticator auth(settings, std::make_unique<NoStore>(), now);
+  Authenticator auth(settings, no_store(), now);
   CHECK(crypto::verify_password("root-pw", auth.password_hash_for("admin")));
   CHECK_FALSE(crypto::verify_password("shared", auth.password_hash_for("admin")));
   CHECK(crypto::verify_password("shared", auth.password_hash_for("alice")));
@@ -128,7 +127,7 @@ TEST_CASE("a name that looks like a listed one is checked against nothing, not t
   settings.password_hash = crypto::hash_password("shared", 10);
   settings.users.push_back(
       config::UserPassword{"admin", crypto::hash_password("root-pw", 10), at("auth.users.admin", 5)});
-  Authenticator auth(settings, std::make_unique<NoStore>(), now);
+  Authenticator auth(settings, no_store(), now);
   for (const char* lookalike : {"admin ", " admin", "Admin", "ADMIN", "admin\u00a0", "ad\u200bmin"}) {
     CAPTURE(lookalike);
     CHECK(auth.password_hash_for(lookalike).empty());
@@ -149,7 +148,7 @@ TEST_CASE("jwt mode: claims become the identity; a session token is not a JWT") 
   settings.mode = config::Auth::Mode::jwt;
   settings.jwt.secret.contents = secret;
   settings.jwt.secret.path = "jwt.secret";
-  Authenticator auth(settings, std::make_unique<NoStore>(), now);
+  Authenticator auth(settings, no_store(), now);
   const auto good = auth.authenticate(
       Credentials{
           hs256_token(secret, R"({"sub":"carol","exp":1800000600,"rooms":["team-*"],"publish":false})"), "",
