@@ -32,13 +32,32 @@ namespace chatd::config {
 
 namespace {
 
+// Control characters of the user's text (a key or value holding a NUL byte, an escape sequence) written as
+// \xNN: what() is a C string, so a NUL would cut the message short (found by test/fuzz/config: a key
+// starting with NUL left "FILE:2:1: " and nothing else), and others would reach the terminal raw.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out.push_back(c);
+      continue;
+    }
+    constexpr char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out.push_back(hex[byte >> 4]);
+    out.push_back(hex[byte & 0xf]);
+  }
+  return out;
+}
+
 std::string format_error(const std::string& file, const std::string& key, int line, int column,
                          const std::string& problem) {
   std::string message = file;
   if (line > 0) message += ":" + std::to_string(line) + ":" + std::to_string(column);
   message += ": ";
-  if (!key.empty()) message += key + ": ";
-  return message + problem;
+  if (!key.empty()) message += printable(key) + ": ";
+  return message + printable(problem);
 }
 
 }  // namespace

@@ -384,6 +384,24 @@ TEST_CASE("a YAML syntax error gives the position and yaml-cpp's message") {
   CHECK(std::string(error.what()) == "test.yaml:3:1: end of sequence flow not found");
 }
 
+TEST_CASE("control characters in a key or value are written as \\xNN, so the message is whole") {
+  // Found by test/fuzz/config (corpus/config/regress_nul_in_key): a key starting with a NUL byte cut what()
+  // short after the position.
+  using namespace std::string_literals;
+  const ConfigError error = error_of(
+      "%\n\0"
+      "0limits !!srt: !0!strvr(80.\n"s);
+  CHECK(error.line() == 2);
+  const std::string message = error.what();
+  CHECK(message.starts_with("test.yaml:2:1: \\x00"));
+  CHECK(message.find("limits !!srt: unknown key '\\x00") != std::string::npos);
+  CHECK(message.ends_with(
+      "(known: listen, server, routes, rooms, subscriber, publish, limits, static, history, log, "
+      "auth)"));
+  CHECK(message_of("log:\n  level: \"de\\tbug\"\n") ==
+        "test.yaml:2:10: log.level: expected one of debug, info, warn, error, got 'de\\x09bug'");
+}
+
 TEST_CASE("a bad indentation is a syntax error on its line") {
   const ConfigError error = error_of("listen:\n  port: 80\n address: x\n");
   CHECK(error.key().empty());
