@@ -157,6 +157,10 @@ struct UserPassword {
 
 struct Auth {
   enum class Mode { open, password, jwt };
+  // The word chat.yaml writes for `mode`: "open", "password" or "jwt".
+  static constexpr std::string_view mode_name(Mode mode) {
+    return mode == Mode::password ? "password" : mode == Mode::jwt ? "jwt" : "open";
+  }
   Mode mode = Mode::open;
   std::string password_hash;  // the shared server password, for any name not in users; "" = none
   Written password_hash_written;

@@ -28,18 +28,6 @@ std::int64_t ms_since_epoch(SystemClock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
 }
 
-std::string_view mode_name(config::Auth::Mode mode) {
-  switch (mode) {
-    case config::Auth::Mode::open:
-      return "open";
-    case config::Auth::Mode::password:
-      return "password";
-    case config::Auth::Mode::jwt:
-      return "jwt";
-  }
-  return "open";
-}
-
 // What the auth thread found.
 struct LoginCheck {
   bool accepted = false;
@@ -80,12 +68,13 @@ Outcome who_is_asking(Request& request) {
     // (password) or ask its embedder for a token (jwt).
     outcome.response = std::move(authorized.refusal);
     if (outcome.response.status == 401)
-      outcome.response.body = protocol::refusal_json(authorized.reason, mode_name(auth.mode()));
+      outcome.response.body = protocol::refusal_json(authorized.reason, config::Auth::mode_name(auth.mode()));
     return outcome;
   }
   const Identity& identity = *authorized.identity;
   const std::int64_t expires_at = identity.expires_at ? ms_since_epoch(*identity.expires_at) : 0;
-  outcome.response.body = protocol::identity_json(mode_name(auth.mode()), identity.name, expires_at);
+  outcome.response.body =
+      protocol::identity_json(config::Auth::mode_name(auth.mode()), identity.name, expires_at);
   return outcome;
 }
 
@@ -105,7 +94,8 @@ asio::awaitable<Outcome> login_route(Request& request) {
   if (request.http.method() != "POST") co_return who_is_asking(request);
   Authenticator& auth = request.context.auth;
   if (auth.mode() != config::Auth::Mode::password)
-    co_return respond_with(error_response(HttpError::login_unavailable, mode_name(auth.mode())));
+    co_return respond_with(
+        error_response(HttpError::login_unavailable, config::Auth::mode_name(auth.mode())));
   if (!same_site_or_allowed(request))
     co_return respond_with(protocol::error_response(403, "Origin is not allowed to log in"));
   auto parsed = protocol::parse_login_body(request.http.header("Content-Type"), request.http.body());

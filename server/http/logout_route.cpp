@@ -29,8 +29,8 @@ asio::awaitable<bool> end_session(SessionTokens& sessions, std::string sha256) {
 asio::awaitable<Outcome> logout_route(Request& request) {
   Authenticator& auth = request.context.auth;
   if (auth.mode() != config::Auth::Mode::password)
-    co_return respond_with(error_response(HttpError::login_unavailable,
-                                          auth.mode() == config::Auth::Mode::jwt ? "jwt" : "open"));
+    co_return respond_with(
+        error_response(HttpError::login_unavailable, config::Auth::mode_name(auth.mode())));
   if (!same_site_or_allowed(request))
     co_return respond_with(protocol::error_response(403, "Origin is not allowed to log out"));
   auto authorized = authorize(request);
