@@ -173,6 +173,22 @@ struct Auth {
   Jwt jwt;
 };
 
+// Several nodes as one service (docs/cluster.md). engine none: one process, history in history.store.
+struct Cluster {
+  enum class Engine { none, redis };
+  struct Redis {
+    std::string host = "127.0.0.1";  // cluster.redis.address: HOST:PORT (an IP literal or a host name)
+    std::uint16_t port = 6379;
+    SecretFile password;           // cluster.redis.password_file: AUTH; "" = none
+    std::string prefix = "chatd";  // every key and channel starts with PREFIX: ([A-Za-z0-9_.-], 1-32)
+  };
+  Engine engine = Engine::none;
+  Redis redis;
+  Duration node_ttl = std::chrono::seconds(15);  // a node silent this long is dead: its users leave
+  Duration unavailable_wait = std::chrono::seconds(1);  // a publish waits this long for Redis, then 503/1013
+  Written engine_written;
+};
+
 struct Config {
   Listen listen;
   Server server;
@@ -185,6 +201,7 @@ struct Config {
   History history;
   Log log;
   Auth auth;
+  Cluster cluster;
 };
 
 // A config that cannot be used. what() is the full message: "FILE:LINE:COLUMN: KEY: problem".
