@@ -251,6 +251,44 @@ bool read_small_file(const std::string& path, std::string& out, std::string& err
   return ok;
 }
 
+// What is wrong with `host` as a host name, or "" when nothing is. RFC 1123 2.1: dot-separated labels of 1 to
+// 63 letters, digits and '-', not starting or ending with '-', at most 253 characters in all; one trailing
+// dot (a fully qualified name) is allowed. '_' is allowed too: container runtimes name services with it
+// (Docker Compose's my_redis) and getaddrinfo resolves them. A name whose last label is all digits is an
+// IPv4 address, never a name (RFC 1123 2.1: top-level names are alphabetic), so it must be one inet_pton
+// reads: getaddrinfo would take "127.1" or "10.0.0.010" for some other address than the user meant.
+std::string host_name_problem(std::string_view host) {
+  constexpr std::size_t max_name = 253;
+  constexpr std::size_t max_label = 63;
+  if (host.empty()) return "no host before the ':'";
+  const std::string shown = "'" + std::string(host) + "'";
+  if (host.ends_with('.')) host.remove_suffix(1);
+  if (host.size() > max_name) return shown + " is longer than 253 characters, the most a host name has";
+  std::string_view rest = host;
+  std::string_view label;
+  while (true) {
+    const std::size_t dot = rest.find('.');
+    label = rest.substr(0, dot);
+    const bool allowed = std::all_of(label.begin(), label.end(), [](unsigned char c) {
+      return std::isalnum(c) != 0 || c == '-' || c == '_';
+    });
+    if (label.empty() || label.size() > max_label || !allowed || label.front() == '-' ||
+        label.back() == '-') {
+      return shown +
+             " is not a host name: each part between dots is 1 to 63 letters, digits, '-' or '_', "
+             "and neither starts nor ends with '-'";
+    }
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  const bool numeric =
+      std::all_of(label.begin(), label.end(), [](unsigned char c) { return std::isdigit(c); });
+  in_addr ipv4{};
+  if (numeric && inet_pton(AF_INET, std::string(host).c_str(), &ipv4) != 1)
+    return shown + " is not an IPv4 address (four numbers from 0 to 255, no leading zeros)";
+  return "";
+}
+
 // What the config names on the file system, for the checks load_file makes and load_string does not.
 enum class FileSystemChecks { none, at_start_up };
 
@@ -267,7 +305,7 @@ class Loader {
                             " MiB), the most chatd reads as a config");
     }
     Config config;
-    WrittenPaths written;
+    WrittenAt written;
     const YAML::Node root = parse_single_document(yaml);
     if (root.IsDefined() && !root.IsNull()) read_sections(root, config, written);
     const PathSetting static_root =
@@ -353,17 +391,18 @@ class Loader {
     return section;
   }
 
-  // Where the paths checked against the file system were written; nullopt for a default.
-  struct WrittenPaths {
-    std::optional<YAML::Mark> static_root, history_path;
+  // Where the values checked once every section is read were written: the paths checked against the file
+  // system, and history.durability, which cluster.engine may rule out. nullopt for a default.
+  struct WrittenAt {
+    std::optional<YAML::Mark> static_root, history_path, history_durability;
   };
 
-  void read_sections(const YAML::Node& root, Config& config, WrittenPaths& written) const {
+  void read_sections(const YAML::Node& root, Config& config, WrittenAt& written) const {
     const Field top{"", root, root.Mark()};
     if (!root.IsMap()) fail_expected(top, "a map of sections (listen, server, routes, ...)");
 
     const Section sections = read_map(top, {"listen", "server", "routes", "rooms", "subscriber", "publish",
-                                            "limits", "static", "history", "log", "auth"});
+                                            "limits", "static", "history", "log", "auth", "cluster"});
     sections.for_each([&](const std::string& name, const Field& section) {
       if (name == "listen") read_listen(section, config.listen);
       if (name == "server") read_server(section, config.server);
@@ -373,10 +412,18 @@ class Loader {
       if (name == "publish") read_publish(section, config.publish);
       if (name == "limits") read_limits(section, config.limits);
       if (name == "static") read_static(section, config.static_files, written.static_root);
-      if (name == "history") read_history(section, config.history, written.history_path);
+      if (name == "history") read_history(section, config.history, written);
       if (name == "log") read_log(section, config.log);
       if (name == "auth") read_auth(section, config.auth);
+      if (name == "cluster") read_cluster(section, config.cluster);
     });
+    // Only now are both sections known, whichever the file wrote first.
+    if (config.cluster.engine == Cluster::Engine::redis &&
+        config.history.durability == History::Durability::sync && written.history_durability) {
+      fail(*written.history_durability, "history.durability",
+           "sync durability is SQLite's; with cluster.engine redis every event is in Redis before it is "
+           "delivered");
+    }
   }
 
   // ---- Sections ----
@@ -534,14 +581,14 @@ class Loader {
     }
   }
 
-  void read_history(const Field& field, History& history, std::optional<YAML::Mark>& path_written_at) const {
+  void read_history(const Field& field, History& history, WrittenAt& written_at) const {
     const Section section =
         read_map(field, {"store", "path", "max_events", "max_age", "durability", "flush_interval"});
     if (const Field* store = section.find("store"))
       one_of(*store, history.store, {{"sqlite", History::Store::sqlite}, {"memory", History::Store::memory}});
     if (const Field* path = section.find("path")) {
       history.path = non_empty_string(*path);
-      path_written_at = value_mark(*path);
+      written_at.history_path = value_mark(*path);
     }
     if (const Field* max_events = section.find("max_events"))
       history.max_events = whole_number(*max_events, 1, 100000000);
@@ -549,6 +596,7 @@ class Loader {
     if (const Field* durability = section.find("durability")) {
       one_of(*durability, history.durability,
              {{"batch", History::Durability::batch}, {"sync", History::Durability::sync}});
+      written_at.history_durability = value_mark(*durability);
     }
     if (const Field* interval = section.find("flush_interval")) {
       history.flush_interval = positive_duration(*interval);
@@ -765,6 +813,106 @@ class Loader {
     }
   }
 
+  // cluster: several nodes as one service on Redis (docs/cluster.md). Only the text is checked, so
+  // --check-config needs no Redis; whether Redis answers is for the engine to find at start-up.
+  void read_cluster(const Field& field, Cluster& cluster) const {
+    const Section section = read_map(field, {"engine", "redis", "node_ttl", "unavailable_wait"});
+    cluster.engine_written = Written{file_, "cluster.engine", 0, 0};  // the default: no position
+    if (const Field* engine = section.find("engine")) {
+      one_of(*engine, cluster.engine, {{"none", Cluster::Engine::none}, {"redis", Cluster::Engine::redis}});
+      cluster.engine_written = written(*engine);
+    }
+    if (const Field* redis = section.find("redis")) read_redis(*redis, cluster.redis);
+    // Heartbeats go every node_ttl / 4: under 3 s one stall of Redis or of the node (a slow command, a 2 s
+    // SIGSTOP, a VM pause) would have a live node reaped and all its users sent a leave. Over an hour a dead
+    // node's users would be shown present for longer than anyone waits.
+    const Field* ttl = section.find("node_ttl");
+    if (ttl) {
+      cluster.node_ttl = bounded_duration(*ttl, std::chrono::seconds(3), std::chrono::hours(1),
+                                          "a duration from 3s to 1h, such as 15s");
+    }
+    const Field* wait = section.find("unavailable_wait");
+    if (wait) cluster.unavailable_wait = positive_duration(*wait);
+    // A publish must hear 503 (or close 1013) while its node is still alive to the others: one that waited
+    // for Redis as long as node_ttl could be answered after its node was reaped and its users had left.
+    if (cluster.unavailable_wait >= cluster.node_ttl) {
+      const std::string ttl_text = ttl ? ttl->value.Scalar() : "15s, the default";
+      if (wait) {
+        fail_expected(*wait, "a duration > 0 and less than cluster.node_ttl (" + ttl_text + ")");
+      }
+      // Both defaults would pass, so node_ttl was written.
+      fail_expected(*ttl, "a duration more than cluster.unavailable_wait (1s, the default)");
+    }
+  }
+
+  void read_redis(const Field& field, Cluster::Redis& redis) const {
+    const Section section = read_map(field, {"address", "password_file", "prefix"});
+    if (const Field* address = section.find("address")) redis_address(*address, redis);
+    if (const Field* password = section.find("password_file")) {
+      // "" = no AUTH, as chat.yaml writes it: the key is there to be filled in.
+      if (!string_value(*password, "a file holding the Redis password, or \"\" for none").empty())
+        redis.password = secret_file(*password);
+    }
+    if (const Field* prefix = section.find("prefix")) redis.prefix = key_prefix(*prefix);
+  }
+
+  // HOST:PORT of Redis. Unlike listen.address a host name is allowed: Redis is often reached by a service's
+  // name (a container, a DNS name moved on failover), which the engine resolves at each connect. An IPv6
+  // address is written in brackets, as in a URL (RFC 3986 3.2.2), and kept without them.
+  void redis_address(const Field& field, Cluster::Redis& redis) const {
+    const std::string expected = "HOST:PORT such as 127.0.0.1:6379, redis.internal:6379 or \"[::1]:6379\"";
+    const std::string text = string_value(field, expected);
+    const std::string_view address = text;
+    std::string_view host;
+    std::string_view port;
+    if (address.starts_with('[')) {
+      const std::size_t close = address.find(']');
+      if (close == std::string_view::npos) fail_expected(field, expected, "no ']' after the IPv6 address");
+      host = address.substr(1, close - 1);
+      in6_addr ipv6{};
+      if (inet_pton(AF_INET6, std::string(host).c_str(), &ipv6) != 1)
+        fail_expected(field, expected, "'" + std::string(host) + "' is not an IPv6 address");
+      if (address.size() == close + 1 || address[close + 1] != ':')
+        fail_expected(field, expected, "no ':PORT' after the ']'");
+      port = address.substr(close + 2);
+    } else {
+      const std::size_t colon = address.rfind(':');
+      if (colon == std::string_view::npos) fail_expected(field, expected, "no ':PORT'; Redis's own is 6379");
+      host = address.substr(0, colon);
+      port = address.substr(colon + 1);
+      if (host.find(':') != std::string_view::npos) {
+        fail_expected(field, expected,
+                      "an IPv6 address is written in brackets: \"[" + std::string(host) +
+                          "]:" + std::string(port) + "\"");
+      }
+      if (const std::string problem = host_name_problem(host); !problem.empty())
+        fail_expected(field, expected, problem);
+    }
+    std::uint16_t number = 0;
+    const auto [parsed_to, error] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (port.empty() || error != std::errc{} || parsed_to != port.data() + port.size() || number == 0)
+      fail_expected(field, expected, "the port must be a whole number from 1 to 65535");
+    redis.host = std::string(host);
+    redis.port = number;
+  }
+
+  // Every key is PREFIX:{ROOM}:... and every channel PREFIX:{ROOM} (docs/cluster.md). A '{' or '}' in the
+  // prefix could make the hash tag something other than {ROOM} (Redis Cluster hashes only the first {...} of
+  // a key: every room would land in one slot), and with a ':' the prefix "a:b" would be inside "a"'s
+  // namespace: `redis-cli --scan --pattern 'a:*'`, to list or clear one deployment, would take the other's.
+  std::string key_prefix(const Field& field) const {
+    const std::string expected =
+        "1 to 32 characters from A-Z, a-z, 0-9, '.', '_' and '-' (no ':', '{' or '}', "
+        "which the keys are made of)";
+    const std::string text = string_value(field, expected);
+    constexpr std::size_t max_prefix = 32;
+    const bool allowed = std::all_of(text.begin(), text.end(), [](unsigned char c) {
+      return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '-';
+    });
+    if (text.empty() || text.size() > max_prefix || !allowed) fail_expected(field, expected);
+    return text;
+  }
+
   // ---- Values ----
 
   // Any scalar is a string: "port: 80" read as a string is "80".
@@ -855,6 +1003,20 @@ class Loader {
       fail_expected(field, expected, error.what());
     }
     if (duration <= Duration::zero()) fail_expected(field, expected);
+    return duration;
+  }
+
+  // A duration from `min` to `max`, both included.
+  Duration bounded_duration(const Field& field, Duration min, Duration max,
+                            const std::string& expected) const {
+    const std::string text = string_value(field, expected);
+    Duration duration{};
+    try {
+      duration = parse_duration(text);
+    } catch (const std::invalid_argument& error) {
+      fail_expected(field, expected, error.what());
+    }
+    if (duration < min || duration > max) fail_expected(field, expected);
     return duration;
   }
 

@@ -152,6 +152,13 @@ void check_defaults(const Config& config) {
   CHECK(config.history.durability == History::Durability::batch);
   CHECK(config.history.flush_interval == 50ms);
   CHECK(config.log.level == LogLevel::info);
+  CHECK(config.cluster.engine == Cluster::Engine::none);
+  CHECK(config.cluster.redis.host == "127.0.0.1");
+  CHECK(config.cluster.redis.port == 6379);
+  CHECK(config.cluster.redis.password.path.empty());
+  CHECK(config.cluster.redis.prefix == "chatd");
+  CHECK(config.cluster.node_ttl == 15s);
+  CHECK(config.cluster.unavailable_wait == 1s);
 }
 
 }  // namespace
@@ -322,7 +329,7 @@ TEST_CASE("an unknown top-level key names itself, the known keys, and its positi
   CHECK(error.column() == 1);
   CHECK(std::string(error.what()) ==
         "test.yaml:3:1: listen_port: unknown key 'listen_port' (known: listen, server, routes, rooms, "
-        "subscriber, publish, limits, static, history, log, auth)");
+        "subscriber, publish, limits, static, history, log, auth, cluster)");
 }
 
 TEST_CASE("an unknown nested key points at the key") {
@@ -397,7 +404,7 @@ TEST_CASE("control characters in a key or value are written as \\xNN, so the mes
   CHECK(message.find("limits !!srt: unknown key '\\x00") != std::string::npos);
   CHECK(message.ends_with(
       "(known: listen, server, routes, rooms, subscriber, publish, limits, static, history, log, "
-      "auth)"));
+      "auth, cluster)"));
   CHECK(message_of("log:\n  level: \"de\\tbug\"\n") ==
         "test.yaml:2:10: log.level: expected one of debug, info, warn, error, got 'de\\x09bug'");
 }
