@@ -60,6 +60,10 @@ std::string fingerprint(const chatd::config::Config& c) {
       " " + std::to_string(c.history.max_events) + " " + std::to_string(c.history.max_age.count()) + " " +
       std::to_string(static_cast<int>(c.history.durability)) + " " +
       std::to_string(c.history.flush_interval.count()) + " " + std::to_string(static_cast<int>(c.log.level));
+  out += " " + std::to_string(static_cast<int>(c.cluster.engine)) + " " + c.cluster.redis.host + " " +
+         std::to_string(c.cluster.redis.port) + " " + c.cluster.redis.password.path + " " +
+         c.cluster.redis.prefix + " " + std::to_string(c.cluster.node_ttl.count()) + " " +
+         std::to_string(c.cluster.unavailable_wait.count());
   return out;
 }
 
