@@ -24,6 +24,17 @@ void append_room_and_epoch(std::string& out, std::string_view room, std::string_
 
 }  // namespace
 
+std::string reset_json(std::string_view room, std::string_view epoch, std::uint64_t last) {
+  std::string out = "{\"type\":\"reset\",\"room\":";
+  append_json_string(out, room);
+  out.append(",\"epoch\":");
+  append_json_string(out, epoch);
+  out.append(",\"last\":");
+  append_number(out, last);
+  out.push_back('}');
+  return out;
+}
+
 std::string recovered_json(std::string_view room, std::string_view epoch, bool complete,
                            std::size_t max_message_size) {
   std::string out = "{\"type\":\"recovered\",\"room\":";

@@ -16,6 +16,11 @@ namespace chatd::protocol {
 
 // The first event a subscriber that came with `since` receives:
 // {"type":"recovered","room":"ops","epoch":"3f2a9c1d0b7e4a65","complete":true,"max_message_size":65536}
+// The room's history started again (cluster mode: a new epoch, or a hole that could not be filled;
+// docs/api.md):
+// {"type":"reset","room":R,"epoch":E,"last":N}. The next event is N + 1 in epoch E.
+std::string reset_json(std::string_view room, std::string_view epoch, std::uint64_t last);
+
 std::string recovered_json(std::string_view room, std::string_view epoch, bool complete,
                            std::size_t max_message_size);
 

@@ -11,6 +11,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "server/cluster/redis_engine.hpp"
 #include "server/core/log.hpp"
 #include "server/http/http_connection.hpp"
 #include "server/store/session_store.hpp"
@@ -109,6 +110,27 @@ std::string page_url(const asio::ip::tcp::endpoint& endpoint, const std::string&
   return "http://" + host + ":" + std::to_string(endpoint.port()) + prefix;
 }
 
+// cluster.engine redis: connected before the configured rooms are loaded from Redis.
+std::unique_ptr<cluster::ClusterNode> join_cluster(const config::Config& config) {
+  if (config.cluster.engine != config::Cluster::Engine::redis) return nullptr;
+  auto node = std::make_unique<cluster::ClusterNode>(config.cluster, config.history);
+  const auto wait =
+      std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(5), config.cluster.unavailable_wait);
+  if (!node->start(wait)) {
+    throw EngineUnavailable("cannot reach Redis at " + config.cluster.redis.host + ":" +
+                            std::to_string(config.cluster.redis.port) + " (cluster.redis.address) within " +
+                            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count()) +
+                            " s: " + node->degraded());
+  }
+  return node;
+}
+
+std::unique_ptr<EngineFactory> engines_for(cluster::ClusterNode* node, HistoryStore& store,
+                                           const config::History& history) {
+  if (node) return std::make_unique<cluster::RedisEngineFactory>(*node);
+  return std::make_unique<LocalEngineFactory>(store, history);
+}
+
 }  // namespace
 
 Server::Server(config::Config config)
@@ -119,7 +141,9 @@ Server::Server(config::Config config)
       workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
       listener_(bind_listener(workers_.at(0), config_.listen)),
       store_(open_history_store(config_.history)),
-      rooms_(config_.rooms, config_.history, config_.limits, *store_, workers_),
+      cluster_(join_cluster(config_)),
+      engines_(engines_for(cluster_.get(), *store_, config_.history)),
+      rooms_(config_.rooms, config_.history, config_.limits, *engines_, workers_),
       auth_(std::make_unique<Authenticator>(config_.auth, open_session_store(config_.history),
                                             std::chrono::system_clock::now())),
       http_limiter_(config_.publish.rate, config_.publish.burst),
@@ -138,7 +162,8 @@ Server::Server(config::Config config)
                *auth_,
                auth_threads_.get_executor(),
                static_files_,
-               router_} {
+               router_,
+               [this] { return cluster_ ? cluster_->degraded() : std::string(); }} {
   log::set_level(config_.log.level);
 }
 
@@ -195,7 +220,10 @@ void Server::log_start() const {
             << "; static files: " << static_files_.root().string();
   }
   started << "; history: ";
-  if (config_.history.store == config::History::Store::sqlite)
+  if (cluster_)
+    started << "redis " << config_.cluster.redis.host << ":" << config_.cluster.redis.port << " (prefix "
+            << config_.cluster.redis.prefix << ", node " << cluster_->node_id() << ")";
+  else if (config_.history.store == config::History::Store::sqlite)
     started << "sqlite " << std::filesystem::absolute(config_.history.path).lexically_normal().string();
   else
     started << "memory only (nothing survives a restart)";
@@ -212,6 +240,8 @@ void Server::shut_down() {
   if (const auto left = workers_.session_count(); left > 0) {
     log::warn(left, " WebSocket session(s) did not finish closing in time");
   }
+  // This node's users leave every room now, on every node, rather than once node_ttl has passed.
+  if (cluster_) cluster_->stop();
   rooms_.stop_all(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
   auth_threads_.join();  // a login in progress finishes its check; its answer goes nowhere
   workers_.stop();

@@ -8,7 +8,9 @@
 
 #include "config/config.hpp"
 #include "server/auth/authenticator.hpp"
+#include "server/cluster/cluster_node.hpp"
 #include "server/core/worker_pool.hpp"
+#include "server/engine/engine_factory.hpp"
 #include "server/http/router.hpp"
 #include "server/http/server_context.hpp"
 #include "server/http/static_files.hpp"
@@ -44,6 +46,10 @@ class Server {
   WorkerPool workers_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
+  // cluster.engine redis: this node's links to Redis (null with engine none). Outlives the rooms, whose
+  // engines post to it.
+  std::unique_ptr<cluster::ClusterNode> cluster_;
+  std::unique_ptr<EngineFactory> engines_;  // what numbers and keeps each room's events
   RoomRegistry rooms_;
   std::unique_ptr<Authenticator> auth_;  // reads its sessions from the store's database
   // One thread for what must not stall an event loop: password checks (scrypt) and session writes.

@@ -35,6 +35,9 @@ inline constexpr Disconnect too_slow{code::policy_violation, "too slow"};
 inline constexpr Disconnect token_expired{4001, "token expired"};
 inline constexpr Disconnect logged_out{4003, "logged out"};
 inline constexpr Disconnect read_only{code::policy_violation, "this token may not publish"};
+// cluster.engine redis: Redis did not take a publish within cluster.unavailable_wait (docs/cluster.md). RFC
+// 6455 7.4.1: 1013 is "try again later"; what was refused is never delivered later.
+inline constexpr Disconnect cluster_unavailable{1013, "try again later: Redis is unavailable"};
 // Memory ran out for this connection's input or its join: it alone ends.
 inline constexpr Disconnect out_of_memory{code::internal_error, "server out of memory"};
 

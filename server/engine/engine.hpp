@@ -6,41 +6,38 @@
 // events handed to the write-behind HistoryStore (SQLite or memory). It numbers synchronously, so the
 // room fans out in the same command, as before the seam: one virtual call per batch, none per subscriber.
 //
-// How a Redis engine (issue 12: several nodes) plugs in here, without touching fan-out, presence or
-// recovery:
-//  - sequence() numbers nothing itself: it queues the texts for Redis (INCRBY the room's counter and
-//    XADD/PUBLISH the events in one MULTI or script, so ids are assigned atomically across nodes) and
-//    appends nothing to `numbered`.
-//  - commit() sends what sequence() queued during the command and keeps `reply` until Redis answers with
-//    the first id; then it answers the publisher from its own thread (PublishReply is a concurrent channel).
-//  - Every node's engine subscribes to the room's channel. The events it receives, numbered by Redis (its
-//    own node's among them: the room never fans out a publish before Redis numbered it), go to the room
-//    through its inbox as a DeliverSequenced command (room_command.hpp), from the subscription's thread.
-//    engine/ may not include rooms/, so the engine is given a delivery function that the registry binds
-//    to Room::try_send (or Room::send, to be held back when the inbox is full). The room fans them out
-//    exactly as it fans out LocalEngine's events, retains them and serves replay from them; events that
-//    arrive through the inbox are ordered with joins, so a join's replay then live events have no gap and
-//    no duplicate. After a lost subscription the engine reads the ids it missed (XRANGE from the last id
-//    delivered) and delivers them before anything newer.
-//  - take_loaded_history() returns what Redis keeps (epoch, last id, the stream's tail), read on the
-//    registry's loader thread when the engine is made, as LocalEngine's history is read from the store
-//    there today (HistoryStore::load is blocking I/O, kept off the worker threads).
-// Presence counts stay per node; joins and leaves are numbered events like messages, so every node's
-// subscribers see them. Events delivered from elsewhere have no author to serve first (fan_out's author
-// is null): author-first stays a LocalEngine nicety unless the engine hands the author back.
+// The Redis engine (server/cluster/redis_engine.hpp, docs/cluster.md) numbers elsewhere: sequence()
+// appends nothing, commit() sends the batch to Redis in one script call, and every node's events come
+// back through the room's inbox (DeliverSequenced) from the cluster thread, in id order, gaps filled from
+// the Redis stream first. It also counts presence across nodes (session_changed, answer_presence) and may
+// refuse a publish after the command ended (refuses_later): Redis unreachable for cluster.unavailable_wait.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "server/engine/publish_reply.hpp"
+#include "server/engine/query_reply.hpp"
 #include "server/store/history_store.hpp"
 #include "server/store/stored_event.hpp"
 
 namespace chatd {
+
+// Events numbered elsewhere, for a room to fan out and retain (room_command.hpp: DeliverSequenced).
+struct SequencedBatch {
+  std::vector<SharedEvent> events;  // consecutive ids, oldest first
+  // The epoch they belong to: a room that has none yet (new) takes it.
+  std::string epoch;
+  // The room's history starts again from `events` (a new epoch, or a hole the engine could not fill):
+  // the retained window is replaced, live JSON subscribers get a `reset` event, and a recovery from
+  // before it is not complete. `last` is the id the events follow (the next live event is last + 1).
+  bool reset = false;
+  std::uint64_t last = 0;
+};
 
 class Engine {
  public:
@@ -70,6 +67,29 @@ class Engine {
   // registry waits for it before it reloads a reclaimed room. The default is for an engine whose events
   // are stored when they are numbered (a Redis engine: numbered by the store itself).
   virtual bool all_stored() const { return true; }
+
+  // Room thread: a session of `name` entered (delta +1) or left (-1) the room on this node, which now
+  // holds `local_sessions` of it. True: the room announces the join or leave itself (on 0<->1, one node).
+  // An engine that counts presence across nodes numbers joins and leaves itself and says false.
+  virtual bool session_changed(const std::string& name, int delta, std::uint32_t local_sessions) {
+    (void)name;
+    return delta > 0 ? local_sessions == 1 : local_sessions == 0;
+  }
+  // Room thread: answers a presence question itself (across nodes), taking `answer`; false: the room
+  // answers from its own count.
+  virtual bool answer_presence(std::shared_ptr<QueryReply>& answer) {
+    (void)answer;
+    return false;
+  }
+  // Whether a publish may be refused after its command ended (numbered elsewhere, and that failed). Then,
+  // for a publisher with no reply to answer (a WebSocket), the room says before commit() what to do then:
+  // `refused` runs once, on any thread, if that publish is refused.
+  virtual bool refuses_later() const { return false; }
+  virtual void on_next_refusal(std::function<void()> refused) { (void)refused; }
+  // Any thread, once, right after the room started: where events numbered elsewhere go. `deliver` hands a
+  // batch to the room's inbox without waiting; false (and the batch untouched) when the inbox is full or
+  // closed. An engine that numbers on the room's thread never calls it.
+  virtual void deliver_to(std::function<bool(SequencedBatch& batch)> deliver) { (void)deliver; }
 };
 
 }  // namespace chatd

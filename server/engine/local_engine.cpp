@@ -1,5 +1,7 @@
 #include "server/engine/local_engine.hpp"
 
+#include "server/engine/engine_factory.hpp"
+
 #include <utility>
 
 namespace chatd {
@@ -62,6 +64,14 @@ void LocalEngine::commit(std::shared_ptr<PublishReply>& reply, std::uint64_t kep
 
 bool LocalEngine::all_stored() const {
   return unstored_.empty() && appending_->load(std::memory_order_acquire) == 0;
+}
+
+}  // namespace chatd
+
+namespace chatd {
+
+std::unique_ptr<Engine> LocalEngineFactory::load(const std::string& room) {
+  return std::make_unique<LocalEngine>(room, store_, settings_, store_.load(room));
 }
 
 }  // namespace chatd

@@ -60,6 +60,17 @@ constexpr ErrorRow error_rows[] = {
      "there are no password logins with auth.mode {} (see docs/security.md)"},
     {HttpError::session_store_failed, RoomError::none, 503, "the session could not be recorded; try again",
      "Retry-After", "1"},
+    // The publish was never applied: Redis refuses an append whose deadline passed (docs/cluster.md), so a
+    // retry cannot repeat it.
+    {HttpError::cluster_unavailable, RoomError::none, 503,
+     "Redis is unavailable; the message was not published", "Retry-After", "1"},
+    // RFC 9110 15.6.5: the upstream (Redis) did not answer in time. Retrying may publish the message twice.
+    {HttpError::cluster_outcome_unknown, RoomError::none, 504,
+     "Redis did not answer in time; the message may or may not have been published"},
+    {HttpError::question_unavailable, RoomError::none, 503,
+     "Redis is unavailable: this cannot be answered across nodes now", "Retry-After", "1"},
+    {HttpError::room_unavailable, RoomError::engine_unavailable, 503,
+     "room \"{}\" cannot be loaded: Redis is unavailable", "Retry-After", "1"},
 };
 
 std::string filled(std::string_view text, std::string_view detail) {
@@ -92,12 +103,16 @@ protocol::HttpResponse error_response(const RoomRefusal& refusal) {
 }
 
 HttpError publish_failure(asio::error_code ec) {
+  // The Redis engine's refusals (server/cluster/redis_engine.cpp).
+  if (ec == asio::error::try_again) return HttpError::cluster_unavailable;
+  if (ec == asio::error::timed_out) return HttpError::cluster_outcome_unknown;
   if (ec == asio::error::no_recovery) return HttpError::not_stored;
   if (ec == asio::error::no_memory) return HttpError::out_of_memory_publishing;
   return HttpError::room_shutting_down;
 }
 
 HttpError query_failure(asio::error_code ec) {
+  if (ec == asio::error::try_again) return HttpError::question_unavailable;
   if (ec == asio::error::no_memory) return HttpError::out_of_memory_reading;
   return HttpError::room_shutting_down;
 }

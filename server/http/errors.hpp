@@ -40,6 +40,11 @@ enum class HttpError {
   logging_in_too_fast,   // auth.login_rate/burst; detail: seconds to wait, the Retry-After header
   login_unavailable,     // detail: the auth.mode, which has no password logins
   session_store_failed,  // the session could not be saved or deleted in the database
+  // cluster.engine redis (docs/cluster.md).
+  cluster_unavailable,  // Redis did not take it within cluster.unavailable_wait: never applied; Retry-After
+  cluster_outcome_unknown,  // sent to Redis, but no answer came: it may or may not have been applied
+  room_unavailable,         // RoomError::engine_unavailable; detail: the name
+  question_unavailable,     // a question only Redis can answer (presence across nodes); Retry-After
 };
 
 // Any thread. `detail` fills the row's "{}" (see each enumerator).

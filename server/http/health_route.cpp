@@ -1,5 +1,5 @@
 // "ok" only if every worker is turning its event loop and every room's actor is running; otherwise 503
-// with one line per problem.
+// with one line per problem. A node that lost Redis (cluster.engine redis) answers 200 "degraded" and why.
 #include <chrono>
 #include <string>
 
@@ -25,6 +25,9 @@ asio::awaitable<Outcome> health_route(Request& request) {
   for (const auto& room : context.rooms.stopped_rooms()) problems += "room " + room + ": stopped\n";
   Outcome outcome;
   if (!problems.empty()) outcome.response.status = 503;
+  // Degraded is still 200: the node serves subscribers, history and its page; publishing waits for Redis.
+  const std::string degraded = context.degraded ? context.degraded() : std::string();
+  if (problems.empty() && !degraded.empty()) problems = "degraded\n" + degraded;
   outcome.response.body = problems.empty() ? "ok" : std::move(problems);
   outcome.response.headers.emplace_back("Cache-Control", "no-store");
   co_return outcome;

@@ -1,6 +1,9 @@
 // What every connection reads: the config and the shared services. Lives as long as the server.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <asio/any_io_executor.hpp>
 
 #include "config/config.hpp"
@@ -26,6 +29,8 @@ struct ServerContext {
   asio::any_io_executor auth_executor;  // the auth thread: password checks and session writes
   const StaticFiles& static_files;
   const Router& router;  // server/http/router.hpp; declared only, as router.hpp includes this file
+  // Any thread: "" when healthy; otherwise why this node is degraded (cluster: Redis unreachable).
+  std::function<std::string()> degraded;
 };
 
 }  // namespace chatd

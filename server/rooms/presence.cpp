@@ -15,6 +15,11 @@ bool Presence::remove(const std::string& name) {
   return true;
 }
 
+std::uint32_t Presence::sessions(const std::string& name) const {
+  const auto found = sessions_by_name_.find(name);
+  return found == sessions_by_name_.end() ? 0 : found->second;
+}
+
 std::vector<protocol::PresenceEntry> Presence::entries() const {
   std::vector<protocol::PresenceEntry> users;
   users.reserve(sessions_by_name_.size());

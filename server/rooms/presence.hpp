@@ -19,6 +19,8 @@ class Presence {
   // One session of `name` fewer. True: it was the last, so the user has left. A name with no session
   // counted (its add() threw before counting) leaves nobody.
   bool remove(const std::string& name);
+  // The sessions of `name` counted now (0: not present).
+  std::uint32_t sessions(const std::string& name) const;
 
   // The users present and their sessions, sorted by name. The names view this Presence's own keys:
   // use the entries before the next add() or remove().

@@ -13,6 +13,12 @@ RetainedEvents::RetainedEvents(const config::History& settings, std::vector<Shar
       encoded_(events_.size()),
       last_id_(last_id) {}
 
+void RetainedEvents::reset(std::vector<SharedEvent> loaded, std::uint64_t last_id) {
+  events_.assign(std::make_move_iterator(loaded.begin()), std::make_move_iterator(loaded.end()));
+  encoded_.assign(events_.size(), Encoded{});
+  last_id_ = last_id;
+}
+
 void RetainedEvents::push(SharedEvent event, std::int64_t now) {
   const std::uint64_t id = event->id;
   events_.push_back(std::move(event));

@@ -49,6 +49,8 @@ class RetainedEvents {
   // may be newer than every event retained).
   RetainedEvents(const config::History& settings, std::vector<SharedEvent> loaded, std::uint64_t last_id);
 
+  // The history starts again (Engine's SequencedBatch::reset): `loaded` replaces what is retained.
+  void reset(std::vector<SharedEvent> loaded, std::uint64_t last_id);
   // A newly numbered event, newer than all retained; then trims as of `now`.
   void push(SharedEvent event, std::int64_t now);
   // Drops the events beyond history.max_events, and those older than history.max_age at `now`.

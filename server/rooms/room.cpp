@@ -161,7 +161,9 @@ void Room::handle(JoinRoom& command) {
   added.room_slot_ = subscribers_.size() - 1;
   if (added.format() == EventFormat::text) ++text_subscribers_;
   if (added.wants_presence_events()) ++presence_subscribers_;
-  if (presence_.add(added.name())) announce(EventType::join, added.name());
+  presence_.add(added.name());
+  if (engine_->session_changed(added.name(), +1, presence_.sessions(added.name())))
+    announce(EventType::join, added.name());
 }
 
 bool Room::is_member(const Subscriber& subscriber) const {
@@ -185,8 +187,12 @@ void Room::leave(Subscriber& subscriber) {
     subscribers_[slot]->room_slot_ = slot;
   }
   subscribers_.pop_back();
-  // The user leaves with their last session.
-  if (presence_.remove(subscriber.name())) announce(EventType::leave, subscriber.name());
+  // The user leaves with their last session. A name whose add() threw before counting leaves nobody.
+  const std::uint32_t sessions = presence_.sessions(subscriber.name());
+  if (sessions == 0) return;
+  presence_.remove(subscriber.name());
+  if (engine_->session_changed(subscriber.name(), -1, sessions - 1))
+    announce(EventType::leave, subscriber.name());
 }
 
 protocol::Event Room::json_event(const StoredEvent& event) const {
@@ -213,11 +219,43 @@ void Room::handle(PublishMessages& command) {
   if (command.texts.empty()) return;
   sequence(EventType::message, command.name, command.texts, command.author.get());
   close_too_slow();
+  if (command.author && !command.reply && engine_->refuses_later()) {
+    // A WebSocket publisher has no reply to wait on: if Redis refuses its messages, it is told by a close
+    // it reconnects after (1013), so what it sent is never taken for delivered.
+    engine_->on_next_refusal(
+        [author = command.author] { author->close(disconnect::cluster_unavailable, false); });
+  }
   engine_->commit(command.reply, retained_.oldest());
 }
 
 void Room::handle(DeliverSequenced& command) {
+  if (command.reset) {
+    reset(command);
+    return;
+  }
+  if (epoch_.empty()) epoch_ = std::move(command.epoch);  // a new room's first events give it its epoch
   fan_out(command.events, nullptr);
+}
+
+void Room::reset(DeliverSequenced& command) {
+  // The history starts again: a new epoch (Redis may have lost events) or a hole the engine could not fill.
+  // The events up to `last` replace what was retained, so replay and history serve only what the engine
+  // still has, and a recovery from before it says complete:false. Live JSON subscribers are told in band
+  // (docs/api.md), then get the events after `last` as live events.
+  epoch_ = std::move(command.epoch);
+  std::vector<SharedEvent> kept;
+  std::vector<SharedEvent> live;
+  for (auto& event : command.events) (event->id <= command.last ? kept : live).push_back(std::move(event));
+  retained_.reset(std::move(kept), command.last);
+  const std::string payload = protocol::reset_json(name_, epoch_, command.last);
+  json_frames_.push_back(protocol::share(protocol::text_frame(payload)));
+  json_bytes_ = OutboundQueue::bytes_of(json_frames_);
+  for (auto& subscriber : subscribers_) {
+    if (subscriber->format() == EventFormat::json) deliver(*subscriber);
+  }
+  json_frames_.clear();
+  json_bytes_ = 0;
+  if (!live.empty()) fan_out(live, nullptr);
 }
 
 void Room::sequence(EventType type, const std::string& name, std::span<std::string> texts,
@@ -385,6 +423,7 @@ void Room::handle(HistoryQuery& command) {
 }
 
 void Room::handle(PresenceQuery& command) {
+  if (engine_->answer_presence(command.answer)) return;  // counted on every node
   const auto users = presence_.entries();
   std::string body = protocol::presence_json(name_, users);
   std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));

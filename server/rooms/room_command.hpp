@@ -13,14 +13,13 @@
 #include <asio/error_code.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 
+#include "server/engine/engine.hpp"
 #include "server/engine/publish_reply.hpp"
+#include "server/engine/query_reply.hpp"
 #include "server/rooms/subscriber.hpp"
 #include "server/store/stored_event.hpp"
 
 namespace chatd {
-
-// Where a query (presence, history) waits for its answer: the JSON body.
-using QueryReply = asio::experimental::concurrent_channel<void(asio::error_code, std::string)>;
 
 // A subscriber enters; with `since`, what it missed is queued for it first.
 struct JoinRoom {
@@ -57,6 +56,9 @@ struct HistoryQuery {
 // out in the command that made them.
 struct DeliverSequenced {
   std::vector<SharedEvent> events;
+  std::string epoch;  // SequencedBatch: the epoch, and whether the room's history starts again
+  bool reset = false;
+  std::uint64_t last = 0;
 };
 
 using RoomCommand =

@@ -15,6 +15,7 @@ enum class RoomError {
   history_unreadable,  // detail: the name; the store failed reading it
   out_of_memory,       // memory ran out loading the room
   stopping,            // the server is shutting down
+  engine_unavailable,  // detail: the name; the engine cannot load it now (cluster: Redis unreachable)
 };
 
 // A refusal and the text its message needs (see each enumerator).

@@ -9,33 +9,43 @@
 
 #include "server/core/log.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
-#include "server/engine/local_engine.hpp"
 
 namespace chatd {
 
 RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History& history,
-                           const config::Limits& limits, HistoryStore& store, WorkerPool& workers)
+                           const config::Limits& limits, EngineFactory& engines, WorkerPool& workers)
     : settings_(settings),
       history_(history),
       limits_(limits),
-      store_(store),
+      engines_(engines),
       workers_(workers),
       queue_budget_(std::make_shared<QueueBudget>(limits.max_queued_bytes)) {
   std::lock_guard lock(mutex_);
-  for (const auto& name : settings_.names) add_locked(name, store_.load(name));
+  for (const auto& name : settings_.names) add_locked(name, engines_.load(name));
   if (!rooms_.count(settings_.default_room))
-    add_locked(settings_.default_room, store_.load(settings_.default_room));
+    add_locked(settings_.default_room, engines_.load(settings_.default_room));
 }
 
-std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, HistoryStore::RoomHistory history) {
-  auto room =
-      std::make_shared<Room>(name, workers_.next().context(),
-                             std::make_unique<LocalEngine>(name, store_, history_, std::move(history)),
-                             history_, limits_.max_message_size, queue_budget_);
+std::shared_ptr<Room> RoomRegistry::add_locked(const std::string& name, std::unique_ptr<Engine> engine) {
+  Engine& engine_of_room = *engine;
+  auto room = std::make_shared<Room>(name, workers_.next().context(), std::move(engine), history_,
+                                     limits_.max_message_size, queue_budget_);
   rooms_.emplace(name, room);
   reclaiming_.erase(name);  // a reclaimed room's actor has ended by now (wait_until_reclaimed)
   if (!always_live(name)) last_used_[name] = std::chrono::steady_clock::now();
   room->start();
+  // Events numbered on other nodes come in from the engine's thread, held back when the inbox is full.
+  engine_of_room.deliver_to([weak = std::weak_ptr<Room>(room)](SequencedBatch& batch) {
+    const auto target = weak.lock();
+    if (!target) return false;
+    RoomCommand command =
+        DeliverSequenced{std::move(batch.events), std::move(batch.epoch), batch.reset, batch.last};
+    if (target->try_send(command)) return true;
+    auto& refused = std::get<DeliverSequenced>(command);  // untouched: give the batch back
+    batch.events = std::move(refused.events);
+    batch.epoch = std::move(refused.epoch);
+    return false;
+  });
   return room;
 }
 
@@ -168,7 +178,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
 
   // Read the store on the loader thread; the answer comes back through a channel on our executor.
   struct Loaded {
-    HistoryStore::RoomHistory history;
+    std::unique_ptr<Engine> engine;
     RoomRefusal refusal;  // RoomError::none: loaded
   };
   using Reply = asio::experimental::concurrent_channel<void(asio::error_code, std::shared_ptr<Loaded>)>;
@@ -190,16 +200,19 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
         // epoch (its events are gone), so an (epoch, id) pair never names two events either way.
         if (previous && !wait_until_reclaimed(previous)) {
           loaded->refusal = {RoomError::stopping, {}};
-        } else if (only_existing && !store_.knows(name)) {
+        } else if (only_existing && !engines_.knows(name)) {
           loaded->refusal = no_such_room(name);
         } else if (full()) {
           loaded->refusal = room_limit_reached(settings_.max);  // before reading a history to no end
         } else {
-          loaded->history = store_.load(name);
+          loaded->engine = engines_.load(name);
         }
       } catch (const StoreError& error) {
         log::error("history: ", error.what());
         loaded->refusal = {RoomError::history_unreadable, name};
+      } catch (const EngineUnavailable& error) {
+        log::warn("room ", name, ": ", error.what());
+        loaded->refusal = {RoomError::engine_unavailable, name};
       }
     } catch (const std::exception&) {
       loaded = nullptr;
@@ -218,7 +231,7 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   if (only_existing) {
     if (auto refusal = refused_by(gate)) co_return std::move(*refusal);
   }
-  co_return Lookup{add_locked(name, std::move(loaded->history)), {}};
+  co_return Lookup{add_locked(name, std::move(loaded->engine)), {}};
 }
 
 std::size_t RoomRegistry::size() {

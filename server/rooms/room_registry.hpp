@@ -18,15 +18,17 @@
 #include "server/core/worker_pool.hpp"
 #include "server/rooms/room.hpp"
 #include "server/rooms/room_error.hpp"
+#include "server/engine/engine_factory.hpp"
 #include "server/store/history_store.hpp"
 
 namespace chatd {
 
 class RoomRegistry {
  public:
-  // Makes the configured rooms, loading their history: throws StoreError when the store cannot.
+  // Makes the configured rooms, loading their history through `engines`: throws StoreError when the store
+  // cannot, EngineUnavailable when Redis cannot be reached.
   RoomRegistry(const config::Rooms& settings, const config::History& history, const config::Limits& limits,
-               HistoryStore& store, WorkerPool& workers);
+               EngineFactory& engines, WorkerPool& workers);
 
   struct Lookup {
     std::shared_ptr<Room> room;  // null on failure, with the reason in `refusal`
@@ -76,12 +78,12 @@ class RoomRegistry {
   // Loader thread: until `previous` (reclaimed) has ended with every event stored, or was kept. False
   // when it did neither in time.
   bool wait_until_reclaimed(const std::shared_ptr<Room>& previous);
-  std::shared_ptr<Room> add_locked(const std::string& name, HistoryStore::RoomHistory history);
+  std::shared_ptr<Room> add_locked(const std::string& name, std::unique_ptr<Engine> engine);
 
   const config::Rooms& settings_;
   const config::History& history_;
   const config::Limits& limits_;
-  HistoryStore& store_;
+  EngineFactory& engines_;
   WorkerPool& workers_;
   // limits.max_queued_bytes, for every room's subscribers together.
   std::shared_ptr<QueueBudget> queue_budget_;

@@ -37,8 +37,9 @@ struct Registry {
   config::History history;
   config::Limits limits;
   MemoryHistoryStore store;
+  LocalEngineFactory engines{store, history};
   WorkerPool workers{1, std::chrono::milliseconds(10)};
-  RoomRegistry rooms{settings, history, limits, store, workers};
+  RoomRegistry rooms{settings, history, limits, engines, workers};
 };
 
 bool ends_within(const std::shared_ptr<Room>& room, std::chrono::milliseconds limit) {

@@ -514,7 +514,7 @@ TEST_CASE("room: with an engine that numbers elsewhere, only delivered events ar
       std::make_shared<const StoredEvent>(StoredEvent{1, event_time_now(), EventType::join, "ann", ""}),
       std::make_shared<const StoredEvent>(StoredEvent{2, event_time_now(), EventType::join, "tom", ""}),
       message(4, "x"), message(5, "y")};
-  test.send(DeliverSequenced{events});
+  test.send(DeliverSequenced{events, {}, false, 0});
   const auto seen = ann->drain();
   REQUIRE(seen.size() == 4);
   CHECK(field(seen[1], "name") == "tom");
