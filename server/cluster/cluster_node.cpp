@@ -257,6 +257,12 @@ asio::awaitable<void> ClusterNode::command_link() {
     set_degraded();
     log::info("cluster: node ", node_id_, " connected to Redis (run ", run_id_, ")");
     heartbeat();
+    // This node's sessions go to Redis whole after every reconnect, not only when a heartbeat finds the
+    // node unregistered: a stale heartbeat held by a black-holed path and let through late can register
+    // the node again after a reaper had made its users leave (test_partition_...: they never joined again).
+    for (auto& [channel, feeds] : feeds_) {
+      for (auto& feed : feeds) resync_presence(feed);
+    }
     reconcile_all();
     auto waiting = std::move(waiting_);
     waiting_.clear();

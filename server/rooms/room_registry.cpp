@@ -158,6 +158,11 @@ bool RoomRegistry::wait_until_reclaimed(const std::shared_ptr<Room>& previous) {
   return false;
 }
 
+bool RoomRegistry::made_already(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return rooms_.count(name) > 0;
+}
+
 bool RoomRegistry::full() {
   std::lock_guard lock(mutex_);
   return rooms_.size() >= settings_.max;
@@ -200,6 +205,9 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
         // epoch (its events are gone), so an (epoch, id) pair never names two events either way.
         if (previous && !wait_until_reclaimed(previous)) {
           loaded->refusal = {RoomError::stopping, {}};
+        } else if (made_already(name)) {
+          // Made by an earlier load while this one waited in the loader's queue (many clients of one room
+          // at once: a reconnect storm): the room is read once, not once per client.
         } else if (only_existing && !engines_.knows(name)) {
           loaded->refusal = no_such_room(name);
         } else if (full()) {
@@ -224,14 +232,21 @@ asio::awaitable<RoomRegistry::Lookup> RoomRegistry::find(std::string name, bool 
   if (ec || !loaded) co_return refused({RoomError::stopping, {}});
   if (loaded->refusal.error != RoomError::none) co_return refused(std::move(loaded->refusal));
 
-  std::lock_guard lock(mutex_);
-  // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
-  // the limit may have been reached.
-  if (auto made = find_made_locked(name, false)) co_return std::move(*made);
-  if (only_existing) {
-    if (auto refusal = refused_by(gate)) co_return std::move(*refusal);
+  {
+    std::lock_guard lock(mutex_);
+    // Someone may have made it meanwhile (from the same stored history, so with the same epoch), or
+    // the limit may have been reached.
+    if (auto made = find_made_locked(name, false)) co_return std::move(*made);
+    if (loaded->engine) {
+      if (only_existing) {
+        if (auto refusal = refused_by(gate)) co_return std::move(*refusal);
+      }
+      co_return Lookup{add_locked(name, std::move(loaded->engine)), {}};
+    }
   }
-  co_return Lookup{add_locked(name, std::move(loaded->engine)), {}};
+  // The loader found it made (no engine read), and it was let go of (reclaimed) since: look it up again.
+  auto again = find(std::move(name), only_existing, std::move(gate));
+  co_return co_await std::move(again);
 }
 
 std::size_t RoomRegistry::size() {

@@ -16,9 +16,9 @@
 
 #include "config/config.hpp"
 #include "server/core/worker_pool.hpp"
+#include "server/engine/engine_factory.hpp"
 #include "server/rooms/room.hpp"
 #include "server/rooms/room_error.hpp"
-#include "server/engine/engine_factory.hpp"
 #include "server/store/history_store.hpp"
 
 namespace chatd {
@@ -72,6 +72,7 @@ class RoomRegistry {
   // `only_existing`, looked up in the store first).
   std::optional<Lookup> find_made_locked(const std::string& name, bool only_existing);
   bool full();                                      // takes mutex_
+  bool made_already(const std::string& name);       // takes mutex_
   bool always_live(const std::string& name) const;  // rooms.names and rooms.default
   // The room's actor would not end (not idle after all): back into rooms_. Takes mutex_.
   void keep(const std::shared_ptr<Room>& room);

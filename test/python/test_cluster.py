@@ -147,9 +147,9 @@ def test_support_proxy_and_redis_server():
 
         proxy.cut()
         try:
-            call(first, "PING")
-            raise AssertionError("a cut connection still answered")
-        except ConnectionResetError:
+            answer = call(first, "PING")
+            raise AssertionError(f"a cut connection still answered {answer!r}")
+        except ConnectionError:  # a reset, a broken pipe, or the end of the stream: all say "cut"
             pass
         try:
             connect(proxy.port)
@@ -180,11 +180,12 @@ def test_support_proxy_and_redis_server():
         assert call(connect(proxy.port), "PING") == "PONG" and proxy.accepted == accepted + 1
         redis.kill()
         refused = socket.create_connection(("127.0.0.1", proxy.port), timeout=2)
-        refused.sendall(cs.encode_command(["PING"]))
         try:
+            # The proxy's reset may come before the command is even written (CI saw it in sendall).
+            refused.sendall(cs.encode_command(["PING"]))
             data = refused.recv(10)
-            raise AssertionError(f"with Redis gone the proxy answered {data!r}")
-        except ConnectionResetError:
+            assert not data, f"with Redis gone the proxy answered {data!r}"
+        except ConnectionError:  # a reset, a broken pipe, or the end of the stream: all say "cut"
             pass
 
 
@@ -452,10 +453,6 @@ def test_redis_killed_and_restarted():
 def test_partition_shorter_and_longer_than_node_ttl():
     """A partition shorter than node_ttl: no leave, nothing lost after heal. Longer: the node's users leave once
     each in the others' view, and join once each after heal; their subscribers miss nothing."""
-    # Fails today (issue 12 is open): after a partition longer than node_ttl the node's users leave once, but
-    # do not join again after the heal. Kept, and skipped with the reason, until the re-registration is fixed.
-    raise harness.Skip("known failure (issue 12 open): users of a node reaped after a partition do not join "
-                       "again after the heal")
     room = "d"
     with Cluster(2, proxied=True) as cluster:
         a, b = cluster.nodes
@@ -702,8 +699,6 @@ def test_room_loads_on_a_node_while_another_publishes_fast():
 def test_reconnect_storm_costs_redis_per_room():
     """100 clients of a killed node resume on a node that had not loaded their two rooms: all complete:true with
     exactly what they missed, and Redis' XRANGE/XREVRANGE calls grow with the rooms, not the clients."""
-    # Fails today (issue 12 is open): 100 resumes cost 100 stream reads, not one per room.
-    raise harness.Skip("known failure (issue 12 open): a reconnect storm costs one stream read per client")
     rooms = ["storm1", "storm2"]
     clients_per_room = 50
     with Cluster(3) as cluster:
