@@ -9,12 +9,21 @@
 //                prints handshakes/s, upgrade latency and server CPU per handshake.
 //   logins:      auth.mode password; C client threads make N POST /login with the right password; prints
 //                logins/s and server CPU per login (scrypt bounds it).
+// --nodes 1|2|both (fanout): 2 runs two chatd nodes on one redis-server started here (cluster.engine redis,
+// docs/cluster.md); member k of each room connects to node k % 2, so every room's publisher (member 0) is on
+// node 0 and its subscribers are on both. Server CPU is reported per node and for Redis; both alternates one
+// node and two (--runs of each, one node first). --rate R (fanout): R messages/s in all, paced over the
+// rooms in turn, instead of a closed loop: the latency at a given load (--msgs is still per room).
 // --auth open|jwt|both (fanout, handshakes, connections): jwt runs chatd with auth.mode jwt, an HS256 secret
 // file made here, and a token for every connection minted here with python's hmac (not chatd's code); both
 // alternates open and jwt runs (--runs of each, open first) and prints each run and the medians. It asserts
 // correctness, never timing: the figures are for reading and comparing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,7 +38,9 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -56,9 +67,11 @@ struct Options {
   int conns = 10000;    // handshakes
   int logins = 50;      // logins
   int concurrency = 8;  // client threads of handshakes and logins
+  int rate = 0;         // fanout: messages/s over all rooms; 0 = closed loop
   std::string format = "text";
   std::string history = "sqlite";  // history.store
   std::string auth = "open";       // open, jwt, or both (alternating)
+  std::string nodes = "1";         // fanout: 1, 2 (on one Redis), both or all (alternating)
 };
 
 Options parse(int argc, char** argv) {
@@ -73,9 +86,13 @@ Options parse(int argc, char** argv) {
                                                {"--runs", &o.runs},
                                                {"--conns", &o.conns},
                                                {"--logins", &o.logins},
-                                               {"--concurrency", &o.concurrency}};
-  const std::map<std::string, std::string*> words = {
-      {"--scenario", &o.scenario}, {"--format", &o.format}, {"--history", &o.history}, {"--auth", &o.auth}};
+                                               {"--concurrency", &o.concurrency},
+                                               {"--rate", &o.rate}};
+  const std::map<std::string, std::string*> words = {{"--scenario", &o.scenario},
+                                                     {"--format", &o.format},
+                                                     {"--history", &o.history},
+                                                     {"--auth", &o.auth},
+                                                     {"--nodes", &o.nodes}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (auto number = numbers.find(key); number != numbers.end()) {
@@ -86,6 +103,8 @@ Options parse(int argc, char** argv) {
       throw std::runtime_error("unknown option " + key);
     }
   }
+  if (o.nodes != "1" && o.nodes != "2" && o.nodes != "both" && o.nodes != "all")
+    throw std::runtime_error("--nodes is 1, 2, both or all, not " + o.nodes);
   return o;
 }
 
@@ -121,18 +140,26 @@ double own_cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-// CPU seconds of the server, of this load client and of everything else, between start() and stop().
+// CPU seconds of the servers (each, and in all), of this load client and of everything else, between start()
+// and stop().
 struct CpuMeter {
-  pid_t server = -1;
-  double server_before = 0, own_before = 0, busy_before = 0;
+  std::vector<pid_t> servers;
+  std::vector<double> each_before, each_s;
+  double own_before = 0, busy_before = 0;
   double server_s = 0, client_s = 0, other_s = 0;
   void start() {
-    server_before = cpu_seconds(server);
+    each_before.clear();
+    for (const pid_t server : servers) each_before.push_back(cpu_seconds(server));
     own_before = own_cpu_seconds();
     busy_before = machine_busy_seconds();
   }
   void stop() {
-    server_s = cpu_seconds(server) - server_before;
+    each_s.clear();
+    server_s = 0;
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      each_s.push_back(cpu_seconds(servers[i]) - each_before[i]);
+      server_s += each_s.back();
+    }
     client_s = own_cpu_seconds() - own_before;
     other_s = std::max(0.0, machine_busy_seconds() - busy_before - server_s - client_s);
   }
@@ -147,11 +174,112 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
+// One redis-server on a free loopback port in a folder of its own, for the cluster runs: nothing persisted
+// (the figures are of the engine, not of Redis' disk) and noeviction, as docs/cluster.md requires (an evicted
+// stream would lose history silently). Stopped with SIGTERM.
+class RedisProcess {
+ public:
+  RedisProcess() : folder_(make_temp_folder()) {
+    static constexpr const char* binary = "/usr/bin/redis-server";
+    if (::access(binary, X_OK) != 0)
+      throw std::runtime_error("redis-server is not installed (apt-get install redis-server)");
+    port_ = free_port();
+    const std::string port = std::to_string(port_), log = folder_ + "/redis.log";
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::execl(binary, binary, "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+              "no", "--maxmemory-policy", "noeviction", "--dir", folder_.c_str(), "--logfile", log.c_str(),
+              "--daemonize", "no", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (const auto deadline = Clock::now() + 5s; !answers_ping();) {
+      if (Clock::now() > deadline) {
+        stop();
+        throw std::runtime_error("redis-server on port " + port + " does not answer PING");
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~RedisProcess() {
+    stop();
+    remove_folder(folder_);
+  }
+  RedisProcess(const RedisProcess&) = delete;
+  RedisProcess& operator=(const RedisProcess&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  // The kernel's choice of a free port, released for redis-server to take.
+  static std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("no free port");
+    }
+    ::close(fd);
+    return ntohs(address.sin_port);
+  }
+  // An inline PING (RESP allows one for humans at a terminal) answered +PONG.
+  bool answers_ping() const {
+    try {
+      const int fd = connect_loopback(port_);
+      const std::string ping = "PING\r\n";
+      char reply[16] = {};
+      const bool ok =
+          ::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(ping.size()) &&
+          ::recv(fd, reply, sizeof reply - 1, 0) > 0 && std::string_view(reply).rfind("+PONG", 0) == 0;
+      ::close(fd);
+      return ok;
+    } catch (const std::exception&) {
+      return false;  // not listening yet
+    }
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string folder_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Where a fan-out run's subscribers connect: one chatd as before (engine none), or `nodes` chatd nodes on one
+// redis-server (engine redis). One node on Redis separates what Redis adds from what a second node adds.
+struct Topology {
+  int nodes = 1;
+  bool redis = false;
+  std::string suffix() const {
+    if (!redis) return "";
+    return nodes == 1 ? " 1 node+redis" : " " + std::to_string(nodes) + " nodes+redis";
+  }
+};
+
+std::vector<Topology> topologies(const Options& o) {
+  if (o.nodes == "1") return {{1, false}};
+  if (o.nodes == "2") return {{2, true}};
+  if (o.nodes == "both") return {{1, false}, {2, true}};
+  return {{1, false}, {1, true}, {2, true}};  // all
+}
+
 std::string config(const Options& o, const std::string& auth_yaml = "") {
   // The limiter and slow-client policy stay on; the benchmark only widens them, like the peers' harness.
   return "server: { threads: " + std::to_string(o.threads) +
          " }\npublish: { rate: 100000000, burst: 100000000 }\nsubscriber: { queue: 256 }\nlog: { level: info "
-         "}\nlimits: { handshake_rate: 100000000, handshake_burst: 100000000 }\nhistory: { store: " +
+         "}\nlimits: { handshake_rate: 100000000, handshake_burst: 100000000 }\nrooms: { create_rate: "
+         "100000000, "
+         "create_burst: 100000000 }\nhistory: { store: " +
          o.history + " }\n" + auth_yaml;
 }
 
@@ -208,7 +336,8 @@ class AuthRun {
       // 64 bytes of key, twice HS256's minimum of 32 (RFC 7518 3.2: at least the hash's size).
       write_file(folder_ + "/jwt.secret", random_hex(32) + "\n");
       write_file(folder_ + "/mint.py", mint_script);
-      yaml_ = "auth: { mode: jwt, jwt: { secret_file: jwt.secret } }\n";
+      // An absolute path: the nodes of a cluster run have folders of their own.
+      yaml_ = "auth: { mode: jwt, jwt: { secret_file: " + folder_ + "/jwt.secret } }\n";
     } else if (mode_ == "password") {
       password_ = random_hex(12);
       write_file(folder_ + "/password", password_ + "\n");
@@ -303,9 +432,14 @@ std::vector<std::string> schedule(const Options& o) {
 
 struct RunResult {
   double rate = 0;         // deliveries or handshakes or logins per second
-  double cost = 0;         // server CPU µs per delivery or handshake, ms per login
+  double cost = 0;         // server CPU µs per delivery or handshake, ms per login (all chatd nodes)
   double other_share = 0;  // other work on the machine during the run, in cores (CPU seconds per second)
   bool ok = false;
+  // fanout only
+  double p50_ms = 0, p99_ms = 0;
+  double publishes = 0;              // messages published per second, all rooms
+  double redis_cost = 0;             // Redis CPU µs per delivery (cluster runs)
+  double redis_publishes_per_s = 0;  // publishes per Redis CPU second: how far one Redis core carries
 };
 using Results = std::map<std::string, std::vector<RunResult>>;
 
@@ -319,11 +453,10 @@ void print_medians(const char* what, const char* rate_unit, const char* cost_uni
                    bool quiet_only) {
   std::map<std::string, std::pair<double, double>> medians;
   const char* label = quiet_only ? "undisturbed runs" : "runs";
-  for (const char* mode : {"open", "jwt", "password"}) {
-    if (!results.count(mode)) continue;
+  for (const auto& [mode, runs] : results) {
     std::vector<double> rates, costs;
     std::string rate_list, cost_list;
-    for (const RunResult& run : results.at(mode)) {
+    for (const RunResult& run : runs) {
       if (quiet_only && run.other_share > disturbed_share) continue;
       rates.push_back(run.rate);
       costs.push_back(run.cost);
@@ -334,19 +467,23 @@ void print_medians(const char* what, const char* rate_unit, const char* cost_uni
       cost_list += (cost_list.empty() ? "" : ", ") + std::string(text);
     }
     if (rates.empty()) {
-      std::printf("%s %s: no %s\n", what, mode, label);
+      std::printf("%s %s: no %s\n", what, mode.c_str(), label);
       continue;
     }
     medians[mode] = {median(rates), median(costs)};
-    std::printf("%s %s, %zu %s: %s median %.*f (%s); %s median %.3f (%s)\n", what, mode, rates.size(), label,
-                rate_unit, medians[mode].first < 100 ? 2 : 0, medians[mode].first, rate_list.c_str(),
+    std::printf("%s %s, %zu %s: %s median %.*f (%s); %s median %.3f (%s)\n", what, mode.c_str(), rates.size(),
+                label, rate_unit, medians[mode].first < 100 ? 2 : 0, medians[mode].first, rate_list.c_str(),
                 cost_unit, medians[mode].second, cost_list.c_str());
   }
-  if (medians.count("open") && medians.count("jwt")) {
-    const auto& open = medians["open"];
-    const auto& jwt = medians["jwt"];
-    std::printf("%s jwt against open (%s): %s %+.1f%%, %s %+.1f%%\n", what, label, rate_unit,
-                100.0 * (jwt.first / open.first - 1), cost_unit, 100.0 * (jwt.second / open.second - 1));
+  // Each variant against its base: jwt against open, and a cluster topology against one node of the same
+  // auth mode ("open 2 nodes+redis" against "open").
+  for (const auto& [key, figures] : medians) {
+    const std::string base = key == "jwt" ? "open" : key.substr(0, key.find(' '));
+    if (base == key || !medians.count(base)) continue;
+    const auto& before = medians[base];
+    std::printf("%s %s against %s (%s): %s %+.1f%%, %s %+.1f%%\n", what, key.c_str(), base.c_str(), label,
+                rate_unit, 100.0 * (figures.first / before.first - 1), cost_unit,
+                100.0 * (figures.second / before.second - 1));
   }
 }
 
@@ -397,11 +534,25 @@ struct RoomLoad {
   std::vector<int> received_by;
 };
 
-RunResult fanout_once(const Options& o, const std::string& mode) {
+// The cluster section of a node's config: the bench's Redis under a prefix of its own. node_ttl and
+// unavailable_wait stay at their defaults: the run never waits on them.
+std::string cluster_yaml(const RedisProcess& redis) {
+  return "cluster: { engine: redis, redis: { address: \"127.0.0.1:" + std::to_string(redis.port()) +
+         "\", prefix: bench } }\n";
+}
+
+RunResult fanout_once(const Options& o, const std::string& mode, const Topology& topology) {
   const AuthRun run(mode);
-  ChatdProcess server(config(o, run.yaml()), run.folder());
+  std::optional<RedisProcess> redis;
+  if (topology.redis) redis.emplace();
+  std::vector<std::unique_ptr<ChatdProcess>> nodes;
+  for (int n = 0; n < topology.nodes; ++n) {
+    // Each node in a folder of its own (ChatdProcess makes one); the jwt secret file's path is absolute.
+    nodes.push_back(std::make_unique<ChatdProcess>(config(o, run.yaml()) +
+                                                   (redis ? cluster_yaml(*redis) : std::string())));
+  }
   const std::vector<std::string> tokens = mode == "jwt" ? run.mint("u", o.subs) : std::vector<std::string>{};
-  expect_refused_without_token(run, server.port());
+  for (const auto& node : nodes) expect_refused_without_token(run, node->port());
   const bool json = o.format == "json";
   const std::size_t room_count = static_cast<std::size_t>(std::max(1, o.rooms));
   if (static_cast<std::size_t>(o.subs) < room_count) throw std::runtime_error("--subs must be >= --rooms");
@@ -409,12 +560,16 @@ RunResult fanout_once(const Options& o, const std::string& mode) {
   std::vector<WsClient> clients(static_cast<std::size_t>(o.subs));
   for (std::size_t i = 0; i < clients.size(); ++i) {
     RoomLoad& room = rooms[i % room_count];
-    if (room.members++ == 0) room.publisher = i;  // the first member of each room publishes
+    // Client i is member i / room_count of its room, and member k connects to node k % nodes: the room's
+    // publisher (its first member) is on node 0, and its other members are spread over every node.
+    const ChatdProcess& node = *nodes[(i / room_count) % nodes.size()];
+    if (room.members++ == 0) room.publisher = i;
     const Presented who = presented(run, tokens, i, "u");
     const std::string target =
         "/subscribe?room=bench-" + std::to_string(i % room_count) + "&format=" + o.format + who.query;
-    if (const int status = clients[i].open(server.port(), target, who.headers); status != 101)
-      throw std::runtime_error("handshake failed: HTTP " + std::to_string(status) + "\n" + server.log());
+    if (const int status = clients[i].open(node.port(), target, who.headers); status != 101)
+      throw std::runtime_error("handshake failed: HTTP " + std::to_string(status) + "\n" +
+                               nodes[(i / room_count) % nodes.size()]->log());
   }
   for (auto& room : rooms) room.received_by.assign(static_cast<std::size_t>(o.msgs), 0);
 
@@ -426,30 +581,57 @@ RunResult fanout_once(const Options& o, const std::string& mode) {
     epoll_ctl(epoll, EPOLL_CTL_ADD, clients[i].fd(), &event);
   }
   std::vector<int> next_seq(clients.size(), 0);
-  // Each publisher keeps `window` of its own messages in flight (acknowledged by their echo, as the shared
-  // harness does), and never runs more than `max_lead` ahead of its room's slowest subscriber: this
-  // one-thread client must not fall behind and be closed as slow, which would measure the client.
+  // Closed loop (no --rate): each publisher keeps `window` of its own messages in flight (acknowledged by
+  // their echo, as the shared harness does). Paced (--rate R): R messages a second in all, to the rooms in
+  // turn, whatever the echoes. Either way no publisher runs more than `max_lead` ahead of its room's slowest
+  // subscriber: this one-thread client must not fall behind and be closed as slow, which would measure the
+  // client.
   constexpr int max_lead = 128;  // half of the benchmark's subscriber.queue
   std::vector<std::int64_t> latencies;
   latencies.reserve(static_cast<std::size_t>(o.subs) * static_cast<std::size_t>(o.msgs) / 10 + 16);
-  long long deliveries = 0, errors = 0, closed = 0;
+  long long deliveries = 0, errors = 0, closed = 0, sent = 0;
   const long long expected = static_cast<long long>(o.subs) * o.msgs;
+  const long long to_send = static_cast<long long>(room_count) * o.msgs;
+  std::size_t next_room = 0;  // paced: the room the next message goes to
 
-  CpuMeter meter{server.pid()};
+  std::vector<pid_t> pids;
+  for (const auto& node : nodes) pids.push_back(node->pid());
+  if (redis) pids.push_back(redis->pid());
+  CpuMeter meter{pids, {}, {}};
   meter.start();
   const auto start = Clock::now();
   auto last_progress = start;
   std::string scratch;
   std::vector<epoll_event> events(1024);
+  const auto can_send = [&](const RoomLoad& room) {
+    return room.sent < o.msgs && room.sent - room.delivered_to_all < max_lead;
+  };
+  const auto send = [&](RoomLoad& room) {
+    clients[room.publisher].send_text(payload(room.sent, now_ns(), o.size));
+    ++room.sent;
+    ++sent;
+  };
   while (deliveries + errors < expected) {
-    for (auto& room : rooms) {
-      while (room.sent < o.msgs && room.sent - room.echoed < o.window &&
-             room.sent - room.delivered_to_all < max_lead) {
-        clients[room.publisher].send_text(payload(room.sent, now_ns(), o.size));
-        ++room.sent;
+    if (o.rate > 0) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const long long due = std::min(to_send, static_cast<long long>(o.rate * elapsed) + 1);
+      // To the rooms in turn; a room held back by max_lead is passed over, not waited for.
+      for (std::size_t tried = 0; sent < due && tried < room_count;) {
+        RoomLoad& room = rooms[next_room];
+        next_room = (next_room + 1) % room_count;
+        if (can_send(room)) {
+          send(room);
+          tried = 0;
+        } else {
+          ++tried;
+        }
+      }
+    } else {
+      for (auto& room : rooms) {
+        while (can_send(room) && room.sent - room.echoed < o.window) send(room);
       }
     }
-    const int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 100);
+    const int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), o.rate > 0 ? 1 : 100);
     for (int e = 0; e < ready; ++e) {
       const std::size_t index = events[e].data.u64;
       WsClient& client = clients[index];
@@ -488,39 +670,87 @@ RunResult fanout_once(const Options& o, const std::string& mode) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   meter.stop();
-  const double cpu = meter.server_s;
+  const double redis_s = redis ? meter.each_s.back() : 0;
+  const double chatd_s = meter.server_s - redis_s;
   ::close(epoll);
   const auto lat = percentiles(latencies);
+  const double per_delivery = 1e6 / static_cast<double>(std::max(1LL, deliveries));
+  std::string pacing = "window " + std::to_string(o.window);
+  if (o.rate > 0) pacing = "paced at " + std::to_string(o.rate) + " msg/s";
   std::printf(
-      "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (format=%s, window %d, server "
-      "threads %s, history %s, auth %s)\n"
-      "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s\n"
+      "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (format=%s, %s, server "
+      "threads %s, history %s, auth %s, %d node(s)%s)\n"
+      "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s; %.0f publishes/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
-      "  server CPU %.2f s = %.3f us per delivery (load client %.2f s, other work on the machine %.2f s)\n"
-      "  order errors %lld, closed by server %lld\n",
-      o.subs, room_count, o.msgs, o.size, o.format.c_str(), o.window,
+      "  chatd CPU %.2f s = %.3f us per delivery (load client %.2f s, other work on the machine %.2f s)\n",
+      o.subs, room_count, o.msgs, o.size, o.format.c_str(), pacing.c_str(),
       o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), mode.c_str(),
-      deliveries, expected, seconds, deliveries / seconds, lat.p50, lat.p99, lat.max, cpu,
-      cpu * 1e6 / std::max(1LL, deliveries), meter.client_s, meter.other_s, errors, closed);
-  server.stop();
+      topology.nodes, redis ? " on one redis-server" : "", deliveries, expected, seconds,
+      deliveries / seconds, sent / seconds, lat.p50, lat.p99, lat.max, chatd_s, chatd_s * per_delivery,
+      meter.client_s, meter.other_s);
+  if (nodes.size() > 1) {
+    for (std::size_t n = 0; n < nodes.size(); ++n)
+      std::printf("    node %zu: %.2f s = %.3f us per delivery\n", n, meter.each_s[n],
+                  meter.each_s[n] * per_delivery);
+  }
+  if (redis) {
+    std::printf(
+        "  redis CPU %.2f s = %.3f us per delivery, %.1f us per publish = %.0f publishes per Redis CPU "
+        "second\n",
+        redis_s, redis_s * per_delivery, redis_s * 1e6 / static_cast<double>(std::max(1LL, sent)),
+        static_cast<double>(sent) / std::max(1e-9, redis_s));
+  }
+  std::printf("  order errors %lld, closed by server %lld\n", errors, closed);
   const bool ok = deliveries == expected && errors == 0 && closed == 0;
   std::printf("  %s\n", ok ? "exactly once, in order: ok" : "CORRECTNESS FAILURE");
-  if (!ok) std::printf("server log:\n%s\n", server.log().c_str());
+  for (auto& node : nodes) {
+    node->stop();
+    if (!ok) std::printf("server log:\n%s\n", node->log().c_str());
+  }
   std::fflush(stdout);
-  return {deliveries / seconds, cpu * 1e6 / static_cast<double>(std::max(1LL, deliveries)),
-          meter.other_s / seconds, ok};
+  RunResult result{deliveries / seconds, chatd_s * per_delivery, meter.other_s / seconds, ok};
+  result.p50_ms = lat.p50;
+  result.p99_ms = lat.p99;
+  result.publishes = sent / seconds;
+  result.redis_cost = redis_s * per_delivery;
+  result.redis_publishes_per_s = redis ? static_cast<double>(sent) / std::max(1e-9, redis_s) : 0;
+  return result;
+}
+
+// Per auth mode and topology, the medians of what print_summary does not show: latency and Redis' share.
+void print_fanout_medians(const Results& results) {
+  for (const auto& [key, runs] : results) {
+    std::vector<double> p50, p99, publishes, redis_cost, redis_rate;
+    for (const RunResult& run : runs) {
+      p50.push_back(run.p50_ms);
+      p99.push_back(run.p99_ms);
+      publishes.push_back(run.publishes);
+      redis_cost.push_back(run.redis_cost);
+      redis_rate.push_back(run.redis_publishes_per_s);
+    }
+    std::printf("fanout %s, %zu runs: latency ms median p50 %.2f p99 %.2f; publishes/s median %.0f",
+                key.c_str(), runs.size(), median(p50), median(p99), median(publishes));
+    if (median(redis_rate) > 0)
+      std::printf("; redis CPU us per delivery median %.3f, publishes per Redis CPU second median %.0f",
+                  median(redis_cost), median(redis_rate));
+    std::printf("\n");
+  }
 }
 
 int fanout(const Options& o) {
   bool ok = true;
   Results results;
   for (const std::string& mode : schedule(o)) {
-    const RunResult result = fanout_once(o, mode);
-    ok = ok && result.ok;
-    results[mode].push_back(result);
+    for (const Topology& topology : topologies(o)) {
+      const RunResult result = fanout_once(o, mode, topology);
+      ok = ok && result.ok;
+      results[mode + topology.suffix()].push_back(result);
+    }
   }
-  if (o.runs > 1 || o.auth == "both")
-    print_summary("fanout", "deliveries/s", "server CPU us per delivery", results);
+  if (results.size() > 1 || o.runs > 1) {
+    print_summary("fanout", "deliveries/s", "chatd CPU us per delivery", results);
+    print_fanout_medians(results);
+  }
   return ok ? 0 : 1;
 }
 
@@ -621,7 +851,7 @@ RunResult handshakes_once(const Options& o, const std::string& mode) {
   std::mutex mutex;
   std::vector<std::int64_t> latencies;
   latencies.reserve(static_cast<std::size_t>(o.conns));
-  CpuMeter meter{server.pid()};
+  CpuMeter meter{{server.pid()}, {}, {}};
   meter.start();
   const auto start = Clock::now();
   run_parallel(o.conns, o.concurrency, [&](int i) {
@@ -688,7 +918,7 @@ RunResult logins_once(const Options& o) {
   std::mutex mutex;
   std::vector<std::int64_t> latencies;
   std::string some_token;
-  CpuMeter meter{server.pid()};
+  CpuMeter meter{{server.pid()}, {}, {}};
   meter.start();
   const auto start = Clock::now();
   run_parallel(o.logins, o.concurrency, [&](int i) {
