@@ -230,18 +230,26 @@ asio::awaitable<void> ClusterNode::back_off(int& failures) {
   co_await timer.async_wait(use_nothrow_awaitable);
 }
 
+asio::awaitable<std::shared_ptr<RedisConnection>> ClusterNode::connect_link(const char* role,
+                                                                            std::string& down_why,
+                                                                            int& failures) {
+  while (!stopping_) {
+    auto connection = std::make_shared<RedisConnection>(context_, role);
+    const auto ec = co_await connection->connect(settings_.redis.host, settings_.redis.port,
+                                                 settings_.redis.password.contents, connect_timeout);
+    if (!ec) co_return connection;
+    down_why = "cannot connect: " + ec.message();
+    set_degraded();
+    co_await back_off(failures);
+  }
+  co_return nullptr;
+}
+
 asio::awaitable<void> ClusterNode::command_link() {
   int failures = 0;
   while (!stopping_) {
-    auto connection = std::make_shared<RedisConnection>(context_, "command");
-    const auto ec = co_await connection->connect(settings_.redis.host, settings_.redis.port,
-                                                 settings_.redis.password.contents, connect_timeout);
-    if (ec) {
-      command_down_why_ = "cannot connect: " + ec.message();
-      set_degraded();
-      co_await back_off(failures);
-      continue;
-    }
+    auto connection = co_await connect_link("command", command_down_why_, failures);
+    if (!connection) break;  // stopping
     command_ = connection;
     const bool set_up = co_await set_up_commands(connection);
     if (!set_up || !connection->is_open()) {
@@ -311,15 +319,8 @@ asio::awaitable<bool> ClusterNode::set_up_commands(const std::shared_ptr<RedisCo
 asio::awaitable<void> ClusterNode::subscriber_link() {
   int failures = 0;
   while (!stopping_) {
-    auto connection = std::make_shared<RedisConnection>(context_, "subscriber");
-    const auto ec = co_await connection->connect(settings_.redis.host, settings_.redis.port,
-                                                 settings_.redis.password.contents, connect_timeout);
-    if (ec) {
-      subscriber_down_why_ = "cannot connect: " + ec.message();
-      set_degraded();
-      co_await back_off(failures);
-      continue;
-    }
+    auto connection = co_await connect_link("subscriber", subscriber_down_why_, failures);
+    if (!connection) break;  // stopping
     failures = 0;
     connection->set_push_handler([this](Reply& push) { on_push(push); });
     subscriber_ = connection;

@@ -87,6 +87,10 @@ class ClusterNode {
   using Args = std::vector<std::string>;
 
   // Cluster thread only, from here on.
+  // A link's connection to Redis, retried with back_off until it connects; nullptr once stopping. While it
+  // cannot, `down_why` says why (for /healthz).
+  asio::awaitable<std::shared_ptr<RedisConnection>> connect_link(const char* role, std::string& down_why,
+                                                                 int& failures);
   asio::awaitable<void> command_link();
   asio::awaitable<void> subscriber_link();
   asio::awaitable<bool> set_up_commands(const std::shared_ptr<RedisConnection>& connection);
