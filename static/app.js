@@ -29,6 +29,12 @@ const NEEDS_TOKEN = 'This chat needs a token from the site that embeds it.';
 const SESSION_EXPIRED = 'Your session expired, reload the embedding page.';
 // Reconnecting after these would just repeat them. Not 1009: the page then knows the size to refuse.
 const NO_RECONNECT_CODES = new Set([1003, 1007]);
+// After a `reset`, /history may come from a node behind the same load balancer that has not reset yet (its
+// page still names the old epoch): asked again this many times, a little later each time.
+const RESET_HISTORY_TRIES = 4;
+const RESET_HISTORY_PAUSE_MS = 250;
+const RESET_NOTICE = 'The server started this room’s history again (its shared store lost data); ' +
+  'the list below is reloaded from what it has.';
 const CLOSE_MEANINGS = {
   1000: 'normal closure', 1001: 'server going away', 1002: 'protocol error', 1003: 'unsupported data',
   1005: 'no status', 1006: 'connection lost', 1007: 'invalid UTF-8', 1008: 'policy violation',
@@ -57,6 +63,10 @@ const conn = {
   socket: null, room: '', name: '', attempt: 0, openedAt: 0, retryTimer: 0, countdownTimer: 0, retryAt: 0,
   unconfirmed: [], // texts sent on this socket whose echo has not arrived yet
   outbox: [], // texts typed while not connected, sent in order once the socket opens
+  // While the list is reloaded after a `reset`: { room, last, events }, the live events that arrived
+  // meanwhile, shown after the reloaded page. null otherwise. A newer reset, a room change or a full
+  // reload replaces it, and the older reload then shows nothing.
+  reload: null,
 };
 const roomStates = new Map(); // room -> { lastId, epoch }
 const utf8 = new TextEncoder();
@@ -164,6 +174,7 @@ function join(name, room) {
 // Shows the room's recent history first, then subscribes from where it ends.
 function enterRoom() {
   const { room, name } = conn;
+  conn.reload = null; // this load starts over from /history too
   stopRetryTimers();
   dropSocket();
   loadHistory(room).finally(() => {
@@ -185,18 +196,72 @@ function clearLog() {
 }
 
 async function loadHistory(room) {
+  const body = await fetchHistory(room);
+  if (!body || room !== conn.room) return;
+  roomState().epoch = String(body.epoch);
+  for (const event of body.events) handleEvent(event);
+}
+
+// The room's newest page of history: { epoch, events }, or null. 404: nobody has used this room yet, so
+// there is nothing to show; the subscription learns the epoch. Other failures: live events still work.
+async function fetchHistory(room) {
   try {
     const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=100`,
       { cache: 'no-store', headers: authHeaders() });
-    // 404: nobody has used this room yet, so there is nothing to show; the subscription learns the epoch.
-    if (!response.ok) return;
+    if (!response.ok) return null;
     const body = await response.json();
-    if (room !== conn.room) return;
-    roomState().epoch = String(body.epoch);
-    for (const event of body.events) handleEvent(event);
+    return body && Array.isArray(body.events) ? body : null;
   } catch (error) {
-    console.warn('chatd: no history', error); // live events still work
+    console.warn('chatd: no history', error);
+    return null;
   }
+}
+
+// The room's history started again on the server (`reset`, cluster.engine redis: Redis lost data and began
+// a new epoch, or this node found a hole it could not fill). The ids may begin again below ours, and what
+// the list shows may be gone from the server: it is dropped and reloaded from /history as on first load.
+// The socket stays open (no leave and join for the others to see); its live events wait for the page.
+function onReset(event) {
+  const state = roomState();
+  state.epoch = event.epoch != null ? String(event.epoch) : null;
+  // The next event is last + 1: a reconnect meanwhile resumes from there, in the new epoch.
+  const last = Number.isSafeInteger(event.last) ? event.last : null;
+  state.lastId = last;
+  const reload = { room: conn.room, last, events: [] };
+  conn.reload = reload;
+  clearLog();
+  addSystemRow(RESET_NOTICE);
+  reloadAfterReset(reload);
+}
+
+async function reloadAfterReset(reload) {
+  const state = roomState();
+  let body = null;
+  for (let attempt = 1; ; attempt += 1) {
+    body = await fetchHistory(reload.room);
+    if (conn.reload !== reload) return; // superseded
+    if (!body || String(body.epoch) === state.epoch) break;
+    if (attempt >= RESET_HISTORY_TRIES) {
+      body = null; // a page of another epoch: not this room's history as the reset announced it
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, RESET_HISTORY_PAUSE_MS * attempt));
+    if (conn.reload !== reload) return;
+  }
+  conn.reload = null;
+  clearLog();
+  addSystemRow(RESET_NOTICE);
+  if (body) {
+    state.lastId = null; // the page's ids, whatever they are, are the new start
+    for (const event of body.events) handleEvent(event);
+  } else {
+    state.lastId = reload.last;
+    addSystemRow('The earlier events of this room could not be reloaded; new ones are shown below.');
+  }
+  // Live events that came meanwhile: those the page already held are dropped by id.
+  for (const event of reload.events) handleEvent(event);
+  if (state.lastId == null) state.lastId = reload.last;
+  for (const text of conn.outbox) addPendingRow(text);
 }
 
 // ---- connection lifecycle ----
@@ -346,7 +411,18 @@ function onFrame(event) {
   if (typeof event.data !== 'string') return; // the server only sends text frames
   let data = null;
   try { data = JSON.parse(event.data); } catch { console.warn('chatd: frame is not JSON', event.data); }
-  if (data && typeof data === 'object') handleEvent(data);
+  if (data && typeof data === 'object') handleLive(data);
+}
+
+// An event from the socket: while the list is reloaded after a reset, it waits for the reloaded page.
+// `recovered` is answered at once: it only tells the epoch, or starts a full reload of its own.
+function handleLive(event) {
+  if (event.room != null && event.room !== conn.room) return;
+  if (event.type === 'reset') return onReset(event);
+  const reload = conn.reload;
+  if (!reload || event.type === 'recovered') return handleEvent(event);
+  reload.events.push(event);
+  if (reload.events.length > MAX_ROWS) reload.events.shift(); // the list would drop them anyway
 }
 
 function handleEvent(event) {
@@ -593,6 +669,7 @@ function showView(view) {
 // Leaves the room for good (no reconnect) and forgets what it showed: the next person at this screen must
 // not read the last one's chat.
 function leaveChat() {
+  conn.reload = null;
   stopRetryTimers();
   dropSocket();
   clearLog();

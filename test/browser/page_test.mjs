@@ -2,17 +2,19 @@
 // chatd binary. Every check reads the page's DOM or the WebSockets the browser opened; waits end on what the
 // page shows, never on a fixed delay (one check of an absence aside).
 // The same page against chatd in open mode, then in auth.mode password (a login form, its HttpOnly cookie,
-// logout, expiry, the failed-login limit) and jwt (a token from the URL fragment, HS256 minted here).
+// logout, expiry, the failed-login limit) and jwt (a token from the URL fragment, HS256 minted here), then
+// on Redis (cluster.engine redis, a real redis-server this file starts): the `reset` after Redis lost data.
 //
 // Usage: (cd test/browser && npm ci) once, then CHATD_BIN=/path/to/chatd node test/browser/page_test.mjs
-// (`./dev test` does both). CHROMIUM overrides /usr/bin/chromium; BROWSER_TEST_WAIT_MS the 15 s wait.
-// Prints one line per test ("ok NAME" or "FAIL NAME: why"), then "browser: N passed, M failed"; exits 1 if
-// any test failed.
+// (`./dev test` does both). CHROMIUM overrides /usr/bin/chromium; BROWSER_TEST_WAIT_MS the 15 s wait;
+// REDIS_SERVER /usr/bin/redis-server (when it is absent, the Redis tests print "skip NAME: why").
+// Prints one line per test ("ok NAME", "FAIL NAME: why" or "skip NAME: why"), then "browser: N passed,
+// M failed, K skipped"; exits 1 if any test failed.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,15 +34,18 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const SERVER_MESSAGE_LIMIT = 1024; // limits.max_message_size of the server under test
 const PAGE_DEFAULT_LIMIT = 65536; // what the page assumes without word from the server (the server's default)
 const WAIT_MS = Number(process.env.BROWSER_TEST_WAIT_MS) || 15000; // per awaited condition; ASan is slow
+const REDIS_SERVER = process.env.REDIS_SERVER || '/usr/bin/redis-server';
 
 // ---- the server: the real binary, restartable on the same port and database ----
 
 class Chatd {
   // auth: the lines of an `auth:` section (none: open mode); files: name -> contents, written beside the
-  // config (key files are read relative to it); memory: history.store memory (sessions die with the process).
-  constructor(binary, { auth = [], files = {}, memory = false } = {}) {
+  // config (key files are read relative to it); memory: history.store memory (sessions die with the process);
+  // extra: more lines of config (a cluster section).
+  constructor(binary, { auth = [], files = {}, memory = false, extra = [] } = {}) {
     this.binary = binary;
     this.auth = auth;
+    this.extra = extra;
     this.memory = memory;
     this.files = files;
     this.dir = mkdtempSync(path.join(tmpdir(), 'chatd-browser-'));
@@ -59,6 +64,7 @@ class Chatd {
       `static: { root: ${JSON.stringify(STATIC_ROOT)} }`,
       this.memory ? 'history: { store: memory }' : `history: { store: sqlite, path: ${JSON.stringify(this.database)} }`,
       ...this.auth,
+      ...this.extra,
       '',
     ].join('\n'));
     for (const [name, contents] of Object.entries(this.files)) writeFileSync(path.join(this.dir, name), contents);
@@ -102,10 +108,98 @@ class Chatd {
   }
 
   async history(room, headers = {}) {
+    return (await this.historyPage(room, headers)).events;
+  }
+
+  // The whole answer: { epoch, events, ... }.
+  async historyPage(room, headers = {}) {
     const response = await fetch(this.url(`/history?room=${room}&limit=1000`), { headers });
     if (!response.ok) throw new Error(`/history answered ${response.status}`);
-    return (await response.json()).events;
+    return response.json();
   }
+
+  async healthz() {
+    const response = await fetch(this.url('/healthz'));
+    return `${response.status} ${await response.text()}`;
+  }
+
+  // POST /publish as `name`; the status (202: accepted).
+  async publish(room, name, text) {
+    const response = await fetch(this.url(`/publish?room=${room}&name=${name}`), {
+      method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: text,
+    });
+    await response.arrayBuffer();
+    return response.status;
+  }
+}
+
+// A real redis-server on a free loopback port, persisting nothing (`--save "" --appendonly no`): restarted,
+// it comes back empty with a new run_id, as a failover to an empty replica would. chatd then starts each
+// room's history again in a new epoch (docs/cluster.md) and sends its live subscribers `reset`.
+class Redis {
+  constructor() {
+    this.dir = mkdtempSync(path.join(tmpdir(), 'chatd-browser-redis-'));
+    this.port = 0;
+    this.process = null;
+  }
+
+  async start() {
+    if (!this.port) this.port = await freePort();
+    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', this.dir,
+      '--logfile', path.join(this.dir, 'redis.log'), '--daemonize', 'no'], { stdio: 'ignore' });
+    this.process = child;
+    const deadline = Date.now() + WAIT_MS;
+    while (!(await redisPing(this.port))) {
+      if (child.exitCode !== null || child.signalCode) throw new Error(`redis-server exited (${child.exitCode ?? child.signalCode})`);
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  // SIGKILL: every key is gone, and every connection is reset by the kernel.
+  async kill() {
+    if (!this.process || this.process.exitCode !== null || this.process.signalCode) return;
+    const exited = once(this.process, 'exit');
+    this.process.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart() {
+    await this.kill();
+    await this.start(); // the same port: chatd reconnects to it by itself
+  }
+
+  async close() {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// A port nobody listens on now (the system picks it; redis-server cannot be asked to).
+async function freePort() {
+  const listener = net.createServer();
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const { port } = listener.address();
+  await new Promise((resolve) => listener.close(resolve));
+  return port;
+}
+
+// True once Redis answers PING with +PONG (an inline command: RESP needs no client library for this).
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let answer = '';
+    const done = (ok) => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(1000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      answer += chunk;
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+    });
+  });
 }
 
 // A TCP relay between one page and chatd that can cut the line like a lost network: open connections
@@ -818,13 +912,125 @@ const AUTH_GROUPS = [
   },
 ];
 
+// ---- several nodes on Redis (issue 12): the page after a `reset` ----
+
+const CLUSTER_PREFIX = 'browser';
+
+// The cluster section of a node on the Redis at `port` (docs/config.md).
+function clusterConfig(port) {
+  return ['cluster:', '  engine: redis', `  redis: { address: "127.0.0.1:${port}", prefix: ${CLUSTER_PREFIX} }`,
+    '  node_ttl: 3s', '  unavailable_wait: 1s'];
+}
+
+// Every `reset` frame the page's sockets received.
+function resetsOf(chat) {
+  return chat.sockets.flatMap((socket) => socket.frames).map((frame) => {
+    try { return JSON.parse(frame); } catch { return null; }
+  }).filter((event) => event?.type === 'reset');
+}
+
+// POST /publish until chatd takes it: 503 only (Redis not back yet: never applied, docs/api.md); anything
+// else, a 504 (maybe applied) included, fails the test, so every text is in the room at most once.
+async function publishWhenAccepted(server, room, name, text) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const status = await server.publish(room, name, text);
+    if (status === 202) return;
+    expect(status === 503 && Date.now() < deadline, `POST /publish of ${JSON.stringify(text)}: ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const messageTexts = (events) => events.filter((event) => event.type === 'message').map((event) => event.text);
+
+// The page's message rows are exactly the messages of /history: same texts, same order, none twice.
+async function expectShowsHistory(chat, server, room, what) {
+  const shown = await chat.messages();
+  const page = await server.historyPage(room);
+  expectEqual(shown, messageTexts(page.events), `${what}: the page against /history`);
+  expectEqual(shown.length, new Set(shown).size, `${what}: rows shown twice`);
+  return page;
+}
+
+// Redis restarted empty (a new run_id): the node begins a new epoch and sends `reset`; the ids start again
+// below those the page holds. The page must drop its list, show /history of the new epoch, keep the socket,
+// go on showing live events, and resume a later reconnect with the new epoch and its last id.
+async function testClusterResetReloadsTheList({ browser, server, redis }) {
+  const room = freshRoom('reset');
+  const relay = new Relay(server);
+  await relay.start();
+  const chat = await ChatPage.open(browser, relay, room, 'gina');
+  try {
+    const before = ['before the reset 1', 'before the reset 2', 'before the reset 3', 'before the reset 4'];
+    await chat.type(before[0]);
+    await chat.type(before[1]);
+    await publishWhenAccepted(server, room, 'zoe', before[2]);
+    await publishWhenAccepted(server, room, 'zoe', before[3]);
+    expectEqual(await chat.waitMessages(before, prefixed('before')), before, 'the page before the reset');
+    const old = await expectShowsHistory(chat, server, room, 'before the reset');
+    expect(old.events.at(-1).id > 4, `ids before the reset: ${old.events.map((event) => event.id)}`);
+
+    await redis.restart();
+    // The node reconnects (back-off up to 2 s), reconciles the room and tells its subscribers.
+    await chat.until('receiving a reset to a new epoch',
+      async () => resetsOf(chat).some((reset) => reset.epoch !== old.epoch));
+    const after = ['after the reset 1', 'after the reset 2', 'after the reset 3'];
+    await publishWhenAccepted(server, room, 'zoe', after[0]);
+    await chat.type(after[1]);
+    await chat.waitMessages(after.slice(0, 2), prefixed('after'));
+    await publishWhenAccepted(server, room, 'zoe', after[2]);
+    expectEqual(await chat.waitMessages(after, prefixed('after')), after, 'the new messages on the page');
+
+    const page = await expectShowsHistory(chat, server, room, 'after the reset');
+    expect(page.epoch !== old.epoch, `/history still names the old epoch ${old.epoch}`);
+    expectEqual(messageTexts(page.events), after, '/history after the reset (Redis lost the rest)');
+    expect(page.events[0].id <= old.events.at(-1).id,
+      `the new epoch's ids do not begin again below the old ones: ${page.events.map((event) => event.id)}`);
+    const resets = resetsOf(chat);
+    expectEqual(resets.at(-1).epoch, page.epoch, 'the epoch of the last reset');
+    expect((await chat.notices()).some((text) => /history again/.test(text)), 'no notice of the reset');
+    expectEqual([chat.sockets.length, chat.sockets[0].closed], [1, false],
+      '[sockets opened, first closed] (a reset keeps the socket)');
+
+    // Still live, for others' messages and its own.
+    await publishWhenAccepted(server, room, 'zoe', 'live after the reset');
+    await chat.type('own after the reset');
+    await chat.waitMessages(['live after the reset', 'own after the reset'],
+      (text) => text === 'live after the reset' || text === 'own after the reset');
+    const live = await expectShowsHistory(chat, server, room, 'live after the reset');
+
+    // A reconnect resumes in the new epoch, from the last id the page holds: nothing lost, nothing twice.
+    const lastId = live.events.at(-1).id;
+    relay.disconnect();
+    await chat.waitDisconnected();
+    await publishWhenAccepted(server, room, 'zoe', 'while away after the reset');
+    relay.reconnect();
+    await chat.waitConnected(2);
+    const resumed = new URL(chat.sockets[1].url).searchParams;
+    expectEqual([resumed.get('since'), resumed.get('epoch')], [String(lastId), live.epoch],
+      'the resume after the reset [since, epoch]');
+    await chat.until('the recovered frame of the second socket', async () => chat.sockets[1].frames.length > 0);
+    const recovered = JSON.parse(chat.sockets[1].frames[0]);
+    expectEqual([recovered.type, recovered.epoch, recovered.complete], ['recovered', live.epoch, true],
+      'the second socket\'s recovered [type, epoch, complete]');
+    await chat.waitMessages(['while away after the reset'], (text) => text === 'while away after the reset');
+    await expectShowsHistory(chat, server, room, 'after the reconnect');
+    expectEqual(await chat.gapNotices(), [], 'gap notices');
+  } finally {
+    await chat.close();
+    relay.close();
+  }
+}
+
+const CLUSTER_TESTS = [['cluster-reset-reloads-the-list', testClusterResetReloadsTheList]];
+
 async function main() {
   const binary = process.env.CHATD_BIN || process.argv[2];
   if (!binary) throw new Error('set CHATD_BIN to the chatd binary');
   const started = Date.now();
   const server = new Chatd(binary);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  let [passed, failed] = [0, 0];
+  let [passed, failed, skipped] = [0, 0, 0];
   const check = async (name, run) => {
     const started = Date.now();
     try {
@@ -855,13 +1061,37 @@ async function main() {
         rmSync(authServer.dir, { recursive: true, force: true });
       }
     }
+
+    // A real redis-server, or nothing: without one these tests say so, and the others still count.
+    if (existsSync(REDIS_SERVER)) {
+      const redis = new Redis();
+      let node = null;
+      try {
+        await redis.start();
+        node = new Chatd(binary, { memory: true, extra: clusterConfig(redis.port) });
+        await node.start();
+        for (const [name, test] of CLUSTER_TESTS) await check(name, () => test({ browser, server: node, redis }));
+      } finally {
+        // The node first: SIGTERM runs its leave script on Redis.
+        if (node) {
+          await check('clean-shutdown-cluster', () => node.stop());
+          rmSync(node.dir, { recursive: true, force: true });
+        }
+        await redis.close();
+      }
+    } else {
+      for (const [name] of CLUSTER_TESTS) {
+        skipped += 1;
+        console.log(`skip ${name}: ${REDIS_SERVER} not found (Debian's redis-server package); not run`);
+      }
+    }
   } finally {
     await browser.close();
     pair.relay?.close();
     await server.stop().catch(() => {});
     rmSync(server.dir, { recursive: true, force: true });
   }
-  console.log(`browser: ${passed} passed, ${failed} failed (${Date.now() - started} ms)`);
+  console.log(`browser: ${passed} passed, ${failed} failed, ${skipped} skipped (${Date.now() - started} ms)`);
   process.exitCode = failed ? 1 : 0;
 }
 
