@@ -184,13 +184,22 @@ struct Cluster {
   };
   Engine engine = Engine::none;
   Redis redis;
-  Duration node_ttl = std::chrono::seconds(15);  // a node silent this long is dead: its users leave
+  Duration node_ttl = std::chrono::seconds(15);         // a node silent this long is dead: its users leave
   Duration unavailable_wait = std::chrono::seconds(1);  // a publish waits this long for Redis, then 503/1013
   Written engine_written;
 };
 
+// The admin listener (docs/api.md, admin): GET /metrics and /readyz, apart from the public port so that
+// they can stay on loopback or a private network. Not 9090, Prometheus' own port, often on the same host.
+struct Admin {
+  bool enabled = true;  // admin.listen: "" turns it off
+  Listen listen{"127.0.0.1", 9280};
+  Written written;  // where admin.listen was written (bind errors point at it)
+};
+
 struct Config {
   Listen listen;
+  Admin admin;
   Server server;
   Routes routes;
   Rooms rooms;

@@ -394,15 +394,16 @@ class Loader {
   // Where the values checked once every section is read were written: the paths checked against the file
   // system, and history.durability, which cluster.engine may rule out. nullopt for a default.
   struct WrittenAt {
-    std::optional<YAML::Mark> static_root, history_path, history_durability;
+    std::optional<YAML::Mark> static_root, history_path, history_durability, admin_listen;
   };
 
   void read_sections(const YAML::Node& root, Config& config, WrittenAt& written) const {
     const Field top{"", root, root.Mark()};
     if (!root.IsMap()) fail_expected(top, "a map of sections (listen, server, routes, ...)");
 
-    const Section sections = read_map(top, {"listen", "server", "routes", "rooms", "subscriber", "publish",
-                                            "limits", "static", "history", "log", "auth", "cluster"});
+    const Section sections =
+        read_map(top, {"listen", "server", "routes", "rooms", "subscriber", "publish", "limits", "static",
+                       "history", "log", "auth", "cluster", "admin"});
     sections.for_each([&](const std::string& name, const Field& section) {
       if (name == "listen") read_listen(section, config.listen);
       if (name == "server") read_server(section, config.server);
@@ -416,7 +417,21 @@ class Loader {
       if (name == "log") read_log(section, config.log);
       if (name == "auth") read_auth(section, config.auth);
       if (name == "cluster") read_cluster(section, config.cluster);
+      if (name == "admin") read_admin(section, config.admin, written.admin_listen);
     });
+    // Both listeners known now, whichever the file wrote first.
+    const auto& admin = config.admin.listen;
+    const auto& public_listen = config.listen;
+    const auto wildcard = [](const std::string& address) { return address == "0.0.0.0" || address == "::"; };
+    if (config.admin.enabled && admin.port != 0 && admin.port == public_listen.port &&
+        (admin.address == public_listen.address || wildcard(admin.address) ||
+         wildcard(public_listen.address))) {
+      const std::string problem = "the admin listener needs a port of its own: " + admin.address + ":" +
+                                  std::to_string(admin.port) + " is listen's (" + public_listen.address +
+                                  ":" + std::to_string(public_listen.port) + ")";
+      if (written.admin_listen) fail(*written.admin_listen, "admin.listen", problem);
+      fail(YAML::Mark::null_mark(), "admin.listen", problem + "; set admin.listen, or \"\" for none");
+    }
     // Only now are both sections known, whichever the file wrote first.
     if (config.cluster.engine == Cluster::Engine::redis &&
         config.history.durability == History::Durability::sync && written.history_durability) {
@@ -811,6 +826,47 @@ class Loader {
     } catch (const std::invalid_argument& error) {
       fail_expected(field, expected, error.what());
     }
+  }
+
+  // admin: { listen: "HOST:PORT" }, an IP literal as listen.address is ("[::1]:9280" for IPv6), or "" for no
+  // admin listener. Port 0 takes any free port, logged at start-up as "admin listening on".
+  void read_admin(const Field& field, Admin& admin, std::optional<YAML::Mark>& written_at) const {
+    const Section section = read_map(field, {"listen"});
+    const Field* listen = section.find("listen");
+    if (!listen) return;
+    written_at = listen->value.Mark();
+    admin.written = written(*listen);
+    const std::string expected = "HOST:PORT such as 127.0.0.1:9280 or \"[::1]:9280\", or \"\" for none";
+    const std::string text = string_value(*listen, expected);
+    if (text.empty()) {
+      admin.enabled = false;
+      return;
+    }
+    std::string host;
+    std::string port;
+    if (text.starts_with('[')) {
+      const std::size_t close = text.find(']');
+      if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+        fail_expected(*listen, expected, "an IPv6 address in brackets, then ':PORT'");
+      host = text.substr(1, close - 1);
+      port = text.substr(close + 2);
+    } else {
+      const std::size_t colon = text.rfind(':');
+      if (colon == std::string::npos) fail_expected(*listen, expected, "no ':PORT'");
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      if (host.find(':') != std::string::npos)
+        fail_expected(*listen, expected,
+                      "an IPv6 address is written in brackets: \"[" + host + "]:" + port + "\"");
+    }
+    in6_addr parsed{};
+    if (inet_pton(AF_INET, host.c_str(), &parsed) != 1 && inet_pton(AF_INET6, host.c_str(), &parsed) != 1)
+      fail_expected(*listen, expected, "'" + host + "' is not an IP address (hostnames are not resolved)");
+    unsigned number = 0;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (port.empty() || error != std::errc{} || end != port.data() + port.size() || number > 65535)
+      fail_expected(*listen, expected, "the port must be a whole number from 0 to 65535");
+    admin.listen = Listen{host, static_cast<std::uint16_t>(number)};
   }
 
   // cluster: several nodes as one service on Redis (docs/cluster.md). Only the text is checked, so

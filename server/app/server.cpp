@@ -14,6 +14,7 @@
 #include "server/cluster/redis_engine.hpp"
 #include "server/core/log.hpp"
 #include "server/http/http_connection.hpp"
+#include "server/metrics/metrics.hpp"
 #include "server/store/session_store.hpp"
 
 namespace chatd {
@@ -101,6 +102,24 @@ std::unique_ptr<Listener> bind_listener(Worker& worker, const config::Listen& se
   return std::make_unique<Listener>(worker.context(), endpoint);
 }
 
+// The admin listener's connections at once: a scraper, a probe, an operator's curl. It has bounds of its
+// own, so a flood on the public port cannot lock the operator out, and no flood here reaches the public one.
+constexpr std::size_t admin_connection_bound = 64;
+
+// A port in use is a config error pointing at admin.listen, not an exception with no place in the file.
+std::unique_ptr<Listener> bind_admin_listener(Worker& worker, const config::Admin& admin) {
+  try {
+    return bind_listener(worker, admin.listen);
+  } catch (const std::system_error& error) {
+    const auto& at = admin.written;
+    throw config::ConfigError(at.file, "admin.listen", at.line, at.column,
+                              "cannot listen on " + admin.listen.address + ":" +
+                                  std::to_string(admin.listen.port) + ": " + error.code().message() +
+                                  " (another chatd on this host? give each its own admin.listen, or \"\" for "
+                                  "none)");
+  }
+}
+
 // The URL a person opens: an IPv6 address in brackets; the wildcard addresses are not a place to go to.
 std::string page_url(const asio::ip::tcp::endpoint& endpoint, const std::string& prefix) {
   const auto address = endpoint.address();
@@ -131,6 +150,23 @@ std::unique_ptr<EngineFactory> engines_for(cluster::ClusterNode* node, HistorySt
   return std::make_unique<LocalEngineFactory>(store, history);
 }
 
+// The same services, another route table.
+ServerContext with_router(const ServerContext& base, const Router& router) {
+  return ServerContext{base.config,
+                       base.workers,
+                       base.rooms,
+                       base.http_limiter,
+                       base.handshake_limiter,
+                       base.room_creation_limiter,
+                       base.login_limiter,
+                       base.auth,
+                       base.auth_executor,
+                       base.static_files,
+                       router,
+                       base.degraded,
+                       base.levels};
+}
+
 }  // namespace
 
 Server::Server(config::Config config)
@@ -138,8 +174,10 @@ Server::Server(config::Config config)
       database_lock_(lock_database(config_.history)),
       connections_(connection_bound(config_.limits, thread_count(config_.server.threads)),
                    config_.limits.max_connections_per_ip),
+      admin_connections_(admin_connection_bound, admin_connection_bound),
       workers_(thread_count(config_.server.threads), tick_for(config_.subscriber)),
       listener_(bind_listener(workers_.at(0), config_.listen)),
+      admin_listener_(config_.admin.enabled ? bind_admin_listener(workers_.at(0), config_.admin) : nullptr),
       store_(open_history_store(config_.history)),
       cluster_(join_cluster(config_)),
       engines_(engines_for(cluster_.get(), *store_, config_.history)),
@@ -163,11 +201,45 @@ Server::Server(config::Config config)
                auth_threads_.get_executor(),
                static_files_,
                router_,
-               [this] { return cluster_ ? cluster_->degraded() : std::string(); }} {
+               [this] { return cluster_ ? cluster_->degraded() : std::string(); },
+               [this] { return levels(); }},
+      admin_router_(Router::admin()),
+      admin_context_(with_router(context_, admin_router_)) {
   log::set_level(config_.log.level);
 }
 
 Server::~Server() = default;
+
+Levels Server::levels() {
+  Levels now;
+  now.connections_open = connections_.open();
+  now.websocket_sessions = workers_.session_count();
+  now.rooms = rooms_.size();
+  now.history_pending_events = store_->pending_events();
+  if (cluster_) {
+    const auto links = cluster_->links();
+    now.clustered = true;
+    now.redis_command_up = links.command_up;
+    now.redis_subscriber_up = links.subscriber_up;
+    now.redis_round_trip_seconds = std::chrono::duration<double>(links.round_trip).count();
+  }
+  return now;
+}
+
+void Server::start_admin() {
+  if (!admin_listener_) return;
+  admin_listener_->start(
+      workers_,
+      [this](asio::ip::tcp::socket& socket, Worker& worker) -> std::optional<asio::awaitable<void>> {
+        asio::error_code ec;
+        const auto remote = socket.remote_endpoint(ec);
+        if (ec) return std::nullopt;
+        auto slot = admin_connections_.try_admit(address_key(remote.address()));
+        if (!slot) return std::nullopt;
+        auto held = std::make_shared<ConnectionLimiter::Slot>(std::move(slot));
+        return serve_http(std::move(socket), worker, admin_context_, std::move(held));
+      });
+}
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
@@ -190,15 +262,18 @@ int Server::run() {
         if (ec) return std::nullopt;  // gone already
         auto slot = connections_.try_admit(address_key(remote.address()));
         if (!slot) {
+          metrics::add(metrics::Series::http_connections_refused);
           log::debug("connection refused: over limits.max_connections or max_connections_per_ip, from ",
                      remote.address().to_string());
           return std::nullopt;
         }
         // The place is held by serve_http's frame, then by the WebSocket session an upgrade makes (which
         // outlives serve_http): given back however the connection ends, on the worker where it ends.
+        metrics::add(metrics::Series::http_connections_accepted);
         auto held = std::make_shared<ConnectionLimiter::Slot>(std::move(slot));
         return serve_http(std::move(socket), worker, context_, std::move(held));
       });
+  start_admin();
   log_start();
   control.run();  // returns once the signal handler has run
   shut_down();
@@ -212,6 +287,14 @@ void Server::log_start() const {
   started << "listening on " << endpoint.address().to_string() << ":" << endpoint.port() << " with "
           << workers_.size() << " thread" << (workers_.size() == 1 ? "" : "s");
   log::write(log::Level::info, started.view());
+  if (admin_listener_) {
+    // Always printed too: with port 0, how a test or a script finds the admin port.
+    const auto admin = admin_listener_->local_endpoint();
+    started.str("");
+    started << "admin listening on " << admin.address().to_string() << ":" << admin.port()
+            << " (GET /metrics, /readyz)";
+    log::write(log::Level::info, started.view());
+  }
   started.str("");
   if (static_files_.root().empty()) {
     started << "chat page: none (static.root is empty)";
@@ -232,6 +315,7 @@ void Server::log_start() const {
 
 void Server::shut_down() {
   listener_->stop();
+  if (admin_listener_) admin_listener_->stop();
   for (std::size_t i = 0; i < workers_.size(); ++i) workers_.at(i).close_sessions_going_away();
   const auto deadline = std::chrono::steady_clock::now() + shutdown_grace;
   while (workers_.session_count() > 0 && std::chrono::steady_clock::now() < deadline) {

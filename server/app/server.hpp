@@ -26,7 +26,8 @@ namespace chatd {
 class Server {
  public:
   // In this order, so that a start that fails leaves the database as it found it: locks the database
-  // (throws StoreError if another chatd has it), binds the listening socket (throws std::system_error),
+  // (throws StoreError if another chatd has it), binds the listening socket (throws std::system_error) and
+  // the admin one (throws config::ConfigError naming admin.listen),
   // then opens the history store and loads the configured rooms (throw StoreError), then builds the
   // authenticator (throws config::ConfigError for a key or hash libcrypto cannot use).
   explicit Server(config::Config config);
@@ -38,13 +39,19 @@ class Server {
  private:
   void shut_down();
   void log_start() const;
+  Levels levels();
+  void start_admin();
 
   config::Config config_;
   std::optional<DatabaseLock> database_lock_;  // history.store: sqlite; held until the store is closed
   // Before the workers: a connection coroutine still in a worker's queue at shutdown holds a Slot.
   ConnectionLimiter connections_;
+  ConnectionLimiter admin_connections_;  // the admin listener's, apart from the public port's
   WorkerPool workers_;
   std::unique_ptr<Listener> listener_;
+  // admin.listen: GET /metrics and /readyz (null when off). Bound right after the public listener, before
+  // the database is opened, so a port in use fails start-up leaving no trace either.
+  std::unique_ptr<Listener> admin_listener_;
   std::unique_ptr<HistoryStore> store_;  // outlives the rooms, which append to it
   // cluster.engine redis: this node's links to Redis (null with engine none). Outlives the rooms, whose
   // engines post to it.
@@ -62,6 +69,9 @@ class Server {
   StaticFiles static_files_;
   Router router_;
   ServerContext context_;
+  // The admin listener's: the public table's context with the admin routes.
+  Router admin_router_;
+  ServerContext admin_context_;
 };
 
 }  // namespace chatd

@@ -119,7 +119,8 @@ Authentication Authenticator::authenticate(const Credentials& presented, Clock::
   const std::string_view token = !presented.bearer.empty()  ? presented.bearer
                                  : !presented.query.empty() ? presented.query
                                                             : presented.cookie;
-  if (token.empty()) return Authentication{std::nullopt, std::string(no_credentials)};
+  if (token.empty())
+    return Authentication{std::nullopt, std::string(no_credentials), Authentication::Failure::missing};
   // A cookie only ever holds a session token; a key or a JWT is sent deliberately, never by a browser on
   // its own.
   if (!by_cookie) {
@@ -148,7 +149,10 @@ std::optional<Identity> Authenticator::api_key(std::string_view key) const {
 
 Authentication Authenticator::session(std::string_view token, Clock::time_point now, bool by_cookie) const {
   auto found = sessions_.find(token, now);
-  if (!found) return Authentication{std::nullopt, "invalid or expired session token: log in again"};
+  // A session past its expiry is deleted when found so: which of the two it was is not known here.
+  if (!found)
+    return Authentication{std::nullopt, "invalid or expired session token: log in again",
+                          Authentication::Failure::invalid};
   Identity identity;
   identity.kind = Identity::Kind::session;
   identity.name = std::move(found->name);
@@ -160,7 +164,11 @@ Authentication Authenticator::session(std::string_view token, Clock::time_point 
 
 Authentication Authenticator::jwt(std::string_view token, Clock::time_point now) const {
   auto verified = verifier_->verify(token, now);
-  if (!verified.claims) return Authentication{std::nullopt, std::move(verified.error)};
+  if (!verified.claims) {
+    const auto failure = verified.problem == JwtVerifier::Problem::expired ? Authentication::Failure::expired
+                                                                           : Authentication::Failure::invalid;
+    return Authentication{std::nullopt, std::move(verified.error), failure};
+  }
   auto& claims = *verified.claims;
   Identity identity;
   identity.kind = Identity::Kind::jwt;

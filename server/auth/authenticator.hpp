@@ -34,8 +34,11 @@ struct Credentials {
 };
 
 struct Authentication {
+  // With no identity, which kind of refusal (counted as chatd_auth_failures_total{reason}).
+  enum class Failure { none, missing, invalid, expired };
   std::optional<Identity> identity;
   std::string error;  // with no identity: why, for the 401 body
+  Failure failure = Failure::none;
 };
 
 class Authenticator {

@@ -214,6 +214,13 @@ void ClusterNode::set_degraded() {
     why += "Redis at " + where + " is unavailable (subscriptions): " + subscriber_down_why_ + "\n";
   std::lock_guard lock(degraded_mutex_);
   degraded_ = std::move(why);
+  links_.command_up = command_ready_;
+  links_.subscriber_up = subscriber_ready_;
+}
+
+ClusterNode::Links ClusterNode::links() const {
+  std::lock_guard lock(degraded_mutex_);
+  return links_;
 }
 
 // ---- links ----------------------------------------------------------------------------------------------
@@ -363,6 +370,12 @@ void ClusterNode::on_push(Reply& push) {
   }
   if (kind != "message") return;
   if (channel == probe_channel_) {
+    if (probe_outstanding_) {
+      // PUBLISH on the command link to the message on the subscriber link: both links and Redis.
+      const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - probe_sent_);
+      std::lock_guard lock(degraded_mutex_);
+      links_.round_trip = took;
+    }
     probe_outstanding_ = false;
     return;
   }

@@ -65,6 +65,14 @@ class ClusterNode {
 
   // Any thread: "" while both connections to Redis are up; otherwise what is wrong (/healthz).
   std::string degraded() const;
+  // Any thread: whether each connection to Redis is up, and the last probe's round trip (PUBLISH on the
+  // command connection until the message arrives on the subscriber's; negative before the first).
+  struct Links {
+    bool command_up = false;
+    bool subscriber_up = false;
+    std::chrono::microseconds round_trip{-1};
+  };
+  Links links() const;
   const std::string& node_id() const { return node_id_; }
 
   // Loader thread, blocking (at most cluster.unavailable_wait + 2 s). Throw EngineUnavailable.
@@ -149,7 +157,8 @@ class ClusterNode {
   std::atomic<bool> stopping_{false};
 
   mutable std::mutex degraded_mutex_;
-  std::string degraded_;
+  std::string degraded_;  // under degraded_mutex_, as links_
+  Links links_;
 
   // Cluster thread state.
   std::shared_ptr<RedisConnection> command_;

@@ -2,6 +2,8 @@
 
 #include <asio/error.hpp>
 
+#include "server/metrics/metrics.hpp"
+
 namespace chatd {
 
 namespace {
@@ -85,9 +87,30 @@ protocol::HttpResponse response_for(const ErrorRow& row, std::string_view detail
   return response;
 }
 
+// The refusals counted by kind (server/metrics/metrics.hpp): every one is answered through here, so the
+// counters miss none of them.
+void count(HttpError error) {
+  using metrics::Series;
+  switch (error) {
+    case HttpError::publishing_too_fast:
+      return metrics::add(Series::rate_limited_publish);
+    case HttpError::upgrading_too_fast:
+      return metrics::add(Series::rate_limited_handshake);
+    case HttpError::creating_rooms_too_fast:
+      return metrics::add(Series::rate_limited_room_creation);
+    case HttpError::logging_in_too_fast:
+      return metrics::add(Series::rate_limited_login);
+    case HttpError::login_failed:
+      return metrics::add(Series::auth_failed_bad_password);
+    default:
+      return;
+  }
+}
+
 }  // namespace
 
 protocol::HttpResponse error_response(HttpError error, std::string_view detail) {
+  count(error);
   for (const auto& row : error_rows) {
     if (row.error == error) return response_for(row, detail);
   }
@@ -96,8 +119,10 @@ protocol::HttpResponse error_response(HttpError error, std::string_view detail) 
 
 protocol::HttpResponse error_response(const RoomRefusal& refusal) {
   for (const auto& row : error_rows) {
-    if (row.room_error == refusal.error && row.room_error != RoomError::none)
+    if (row.room_error == refusal.error && row.room_error != RoomError::none) {
+      count(row.error);
       return response_for(row, refusal.detail);
+    }
   }
   return protocol::error_response(500, "internal error");  // unreachable: every RoomError has a row
 }

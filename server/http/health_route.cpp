@@ -14,8 +14,7 @@ constexpr auto worker_stall_limit = std::chrono::seconds(5);
 
 }  // namespace
 
-asio::awaitable<Outcome> health_route(Request& request) {
-  const auto& context = request.context;
+std::string node_problems(const ServerContext& context) {
   std::string problems;
   for (const auto index :
        context.workers.stalled_since(std::chrono::steady_clock::now() - worker_stall_limit)) {
@@ -23,6 +22,12 @@ asio::awaitable<Outcome> health_route(Request& request) {
                 std::to_string(worker_stall_limit.count()) + " s\n";
   }
   for (const auto& room : context.rooms.stopped_rooms()) problems += "room " + room + ": stopped\n";
+  return problems;
+}
+
+asio::awaitable<Outcome> health_route(Request& request) {
+  const auto& context = request.context;
+  std::string problems = node_problems(context);
   Outcome outcome;
   if (!problems.empty()) outcome.response.status = 503;
   // Degraded is still 200: the node serves subscribers, history and its page; publishing waits for Redis.

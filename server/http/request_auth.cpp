@@ -7,6 +7,7 @@
 #include "server/auth/authenticator.hpp"
 #include "server/http/errors.hpp"
 #include "server/http/request_rules.hpp"
+#include "server/metrics/metrics.hpp"
 
 namespace chatd {
 
@@ -23,6 +24,13 @@ std::string_view bearer_token(std::string_view header) {
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   return token;
+}
+
+void count_failure(Authentication::Failure failure) {
+  using metrics::Series;
+  metrics::add(failure == Authentication::Failure::missing   ? Series::auth_failed_missing
+               : failure == Authentication::Failure::expired ? Series::auth_failed_expired
+                                                             : Series::auth_failed_invalid);
 }
 
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
@@ -66,6 +74,7 @@ Authorized authorize(const Request& request, std::string_view query_token) {
   presented.cookie = cookie_value(request.http.header("Cookie"), session_cookie);
   auto authentication = auth.authenticate(presented, Authenticator::Clock::now());
   if (!authentication.identity) {
+    count_failure(authentication.failure);
     result.reason = std::move(authentication.error);
     result.refusal = error_response(HttpError::unauthenticated, result.reason);
     return result;
@@ -80,6 +89,7 @@ Authorized authorize(const Request& request, std::string_view query_token) {
   }
   // A JWT's sub becomes the name events carry: it must be a name like any other.
   if (!identity.chooses_name() && !is_valid_name(identity.name)) {
+    count_failure(Authentication::Failure::invalid);
     result.reason = "malformed token: sub is not a valid name (" + std::string(invalid_name_message) + ")";
     result.refusal = error_response(HttpError::unauthenticated, result.reason);
     return result;
@@ -90,6 +100,7 @@ Authorized authorize(const Request& request, std::string_view query_token) {
 
 std::optional<protocol::HttpResponse> refuse_room(const Identity& identity, std::string_view room) {
   if (identity.may_use(room)) return std::nullopt;
+  metrics::add(metrics::Series::auth_failed_forbidden_room);
   return error_response(HttpError::room_forbidden, room);
 }
 

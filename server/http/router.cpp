@@ -38,18 +38,31 @@ Router::Router(const config::Routes& paths, std::span<const RouteBinding> bindin
                                     [&](const RouteBinding& binding) { return binding.key == key.key; });
     if (bound == bindings.end())
       throw std::invalid_argument("route key routes." + std::string(key.key) + " has no handler");
-    Route route{*bound, paths.*key.path, key.prefix};
-    // The config loader refuses this with the place in the file; a Router made otherwise (tests) is checked
-    // too.
-    for (const auto* table : {&exact_, &prefixed_}) {
-      for (const auto& other : *table) {
-        if (other.path == route.path)
-          throw std::invalid_argument("routes." + std::string(key.key) + " and routes." +
-                                      std::string(other.binding.key) + " share the path " + route.path);
-      }
-    }
-    (key.prefix ? prefixed_ : exact_).push_back(std::move(route));
+    add(Route{*bound, paths.*key.path, key.prefix});
   }
+  sort_prefixes();
+}
+
+Router Router::admin() {
+  Router router;
+  for (const auto& route : admin_routes) router.add(Route{route.binding, std::string(route.path), false});
+  return router;
+}
+
+void Router::add(Route route) {
+  // The config loader refuses this with the place in the file; a Router made otherwise (tests) is checked
+  // too.
+  for (const auto* table : {&exact_, &prefixed_}) {
+    for (const auto& other : *table) {
+      if (other.path == route.path)
+        throw std::invalid_argument("routes." + std::string(route.binding.key) + " and routes." +
+                                    std::string(other.binding.key) + " share the path " + route.path);
+    }
+  }
+  (route.prefix ? prefixed_ : exact_).push_back(std::move(route));
+}
+
+void Router::sort_prefixes() {
   std::stable_sort(prefixed_.begin(), prefixed_.end(),
                    [](const Route& a, const Route& b) { return a.path.size() > b.path.size(); });
 }

@@ -19,6 +19,8 @@ class Router {
  public:
   // Start-up only. Throws std::invalid_argument when a key has no binding or two routes share a path.
   explicit Router(const config::Routes& paths, std::span<const RouteBinding> bindings = route_bindings);
+  // Start-up only: the admin listener's table, admin_routes at their fixed paths.
+  static Router admin();
 
   // Any thread (the table is read-only after start-up): the exact route of `path`, else the longest prefix
   // route it falls under, else nullptr: answer 404.
@@ -30,6 +32,10 @@ class Router {
   const Route* route(std::string_view path, std::string_view method, protocol::HttpResponse& refusal) const;
 
  private:
+  Router() = default;
+  void add(Route route);  // throws std::invalid_argument when its path is taken
+  void sort_prefixes();
+
   std::vector<Route> exact_;
   std::vector<Route> prefixed_;  // longest first
 };

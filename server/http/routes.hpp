@@ -22,6 +22,13 @@ asio::awaitable<Outcome> login_route(Request& request);      // a session token;
 asio::awaitable<Outcome> logout_route(Request& request);     // ends a session
 asio::awaitable<Outcome> health_route(Request& request);     // workers turning, rooms running
 asio::awaitable<Outcome> static_route(Request& request);     // files under static.root
+// The admin listener's (admin.listen), at fixed paths: admin_routes below.
+asio::awaitable<Outcome> metrics_route(Request& request);  // the counters, Prometheus text format
+asio::awaitable<Outcome> readyz_route(Request& request);   // whether this node can serve
+
+// Any thread: what keeps this node from serving (a stalled worker, a stopped room), one line each; "" when
+// nothing does. /healthz and /readyz both answer from it.
+std::string node_problems(const ServerContext& context);
 
 // Subscribe has no method check of its own: the WebSocket handshake check answers (426 for a request that
 // is not an upgrade).
@@ -34,6 +41,17 @@ inline constexpr RouteBinding route_bindings[] = {
     {"login", "GET, HEAD, POST", MethodCheck::router, login_route},
     {"logout", "POST", MethodCheck::router, logout_route},
     {"static", "GET, HEAD", MethodCheck::handler, static_route},
+};
+
+// The admin listener's table: not configurable, so that dashboards and probes find the same paths on every
+// node (docs/api.md, admin).
+struct AdminRoute {
+  std::string_view path;
+  RouteBinding binding;
+};
+inline constexpr AdminRoute admin_routes[] = {
+    {"/metrics", {"metrics", "GET, HEAD", MethodCheck::router, metrics_route}},
+    {"/readyz", {"readyz", "GET, HEAD", MethodCheck::router, readyz_route}},
 };
 
 // Every key the config reads has a handler, and every handler a key.

@@ -1,6 +1,7 @@
 // What every connection reads: the config and the shared services. Lives as long as the server.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -17,6 +18,18 @@ namespace chatd {
 
 class Router;
 
+// What is a level rather than a count, read from its owner when GET /metrics asks (server/app fills it).
+struct Levels {
+  std::size_t connections_open = 0;    // client connections on the public listener, every transport
+  std::size_t websocket_sessions = 0;  // of which upgraded to WebSocket
+  std::size_t rooms = 0;               // live rooms
+  std::size_t history_pending_events = 0;
+  bool clustered = false;  // cluster.engine redis: the three below mean something
+  bool redis_command_up = false;
+  bool redis_subscriber_up = false;
+  double redis_round_trip_seconds = -1;  // the last probe's; negative before the first
+};
+
 struct ServerContext {
   const config::Config& config;
   WorkerPool& workers;
@@ -31,6 +44,8 @@ struct ServerContext {
   const Router& router;  // server/http/router.hpp; declared only, as router.hpp includes this file
   // Any thread: "" when healthy; otherwise why this node is degraded (cluster: Redis unreachable).
   std::function<std::string()> degraded;
+  // Any thread: the levels GET /metrics reports.
+  std::function<Levels()> levels;
 };
 
 }  // namespace chatd

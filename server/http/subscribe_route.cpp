@@ -12,6 +12,7 @@
 #include "server/http/request_rules.hpp"
 #include "server/http/room_question.hpp"
 #include "server/http/routes.hpp"
+#include "server/metrics/metrics.hpp"
 #include "server/rooms/event_format.hpp"
 #include "server/transport/websocket_session.hpp"
 
@@ -71,9 +72,8 @@ std::optional<WebSocketSession::Options> read_options(SubscribeQuery& query,
   return options;
 }
 
-}  // namespace
-
-asio::awaitable<Outcome> subscribe_route(Request& request) {
+// The upgrade, or the HTTP error that refuses it.
+asio::awaitable<Outcome> upgrade(Request& request) {
   Outcome outcome;
   auto handshake = protocol::accept_websocket(request.http);
   if (!handshake.accepted) {
@@ -148,6 +148,16 @@ asio::awaitable<Outcome> subscribe_route(Request& request) {
       session->close(disconnect::logged_out, true);
   }
   outcome.upgrade = std::move(session);
+  co_return outcome;
+}
+
+}  // namespace
+
+asio::awaitable<Outcome> subscribe_route(Request& request) {
+  auto upgrading = upgrade(request);
+  Outcome outcome = co_await std::move(upgrading);
+  metrics::add(outcome.upgrade ? metrics::Series::websocket_sessions_opened
+                               : metrics::handshake_rejection_series(outcome.response.status));
   co_return outcome;
 }
 

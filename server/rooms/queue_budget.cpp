@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "server/core/disconnect.hpp"
+#include "server/metrics/metrics.hpp"
 #include "server/rooms/outbound_queue.hpp"
 #include "server/rooms/subscriber.hpp"
 
@@ -59,6 +60,7 @@ std::size_t QueueBudget::evict() {
   // Outside mutex_: closing locks each victim's queue, and the last reference to a victim, dropped here,
   // destroys its queue, which detaches (and so takes mutex_).
   for (auto& victim : victims) victim->close(disconnect::too_slow, false);
+  metrics::add(metrics::Series::slow_client_closes, victims.size());
   return victims.size();
 }
 

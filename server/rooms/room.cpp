@@ -1,5 +1,6 @@
 #include "server/rooms/room.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <type_traits>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "server/core/report_exception.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
 #include "server/core/worker_pool.hpp"
+#include "server/metrics/metrics.hpp"
 
 namespace chatd {
 
@@ -206,17 +208,21 @@ SharedFrame Room::encode_json(const StoredEvent& event) const {
   return protocol::share(protocol::text_frame(payload));
 }
 
-void Room::deliver(Subscriber& subscriber) {
+bool Room::deliver(Subscriber& subscriber) {
   const bool json = subscriber.format() == EventFormat::json;
   const auto pushed =
       subscriber.queue().push(json ? json_frames_ : text_frames_, json ? json_bytes_ : text_bytes_);
-  if (pushed.status == OutboundQueue::Push::Status::full) too_slow_.push_back(&subscriber);
   if (pushed.wake) subscriber.wake_writer();
   if (pushed.backlog) backlog_ = true;
+  if (pushed.status == OutboundQueue::Push::Status::full) too_slow_.push_back(&subscriber);
+  return pushed.status == OutboundQueue::Push::Status::queued;
 }
 
 void Room::handle(PublishMessages& command) {
   if (command.texts.empty()) return;
+  // A subscriber's frames have no reply to wait on; an HTTP publish does.
+  metrics::add(command.reply ? metrics::Series::published_http : metrics::Series::published_ws,
+               command.texts.size());
   sequence(EventType::message, command.name, command.texts, command.author.get());
   close_too_slow();
   if (command.author && !command.reply && engine_->refuses_later()) {
@@ -319,19 +325,24 @@ void Room::deliver_messages(Subscriber* author) {
   // The whole batch goes into each queue at once: one lock, one wake-up, one gather write. The author
   // goes first: the sooner it sees its own messages, the sooner it sends more, and the fuller the next
   // batch is while the room is still writing to everyone else.
-  if (author && is_member(*author)) deliver(*author);
+  std::size_t queued = 0;
+  if (author && is_member(*author)) queued += deliver(*author);
   for (auto& subscriber : subscribers_) {
-    if (subscriber.get() != author) deliver(*subscriber);
+    if (subscriber.get() != author) queued += deliver(*subscriber);
   }
+  // Counted once per batch, not per subscriber; each format's frames are one per event.
+  metrics::add(metrics::Series::deliveries, queued * std::max(json_frames_.size(), text_frames_.size()));
   json_frames_.clear();
   text_frames_.clear();
 }
 
 void Room::deliver_presence() {
   if (json_frames_.empty()) return;  // nobody wants joins and leaves
+  std::size_t queued = 0;
   for (auto& subscriber : subscribers_) {
-    if (subscriber->wants_presence_events()) deliver(*subscriber);
+    if (subscriber->wants_presence_events()) queued += deliver(*subscriber);
   }
+  metrics::add(metrics::Series::deliveries, queued * json_frames_.size());
   json_frames_.clear();
 }
 
@@ -342,6 +353,7 @@ void Room::close_too_slow() {
     Subscriber* subscriber = too_slow_.back();
     too_slow_.pop_back();
     if (!is_member(*subscriber)) continue;
+    metrics::add(metrics::Series::slow_client_closes);
     subscriber->close(disconnect::too_slow, false);
     leave(*subscriber);
   }

@@ -81,7 +81,7 @@ class Room : public std::enable_shared_from_this<Room> {
   void handle(HistoryQuery& command);
   void handle(DeliverSequenced& command);
   void reset(DeliverSequenced& command);  // its history starts again
-  void refuse(RoomCommand& command);  // after a handle() threw: answers what it can
+  void refuse(RoomCommand& command);      // after a handle() threw: answers what it can
   void flush_if_backlogged();
   void leave(Subscriber& subscriber);
   bool is_member(const Subscriber& subscriber) const;
@@ -96,7 +96,8 @@ class Room : public std::enable_shared_from_this<Room> {
   void encode(const std::vector<SharedEvent>& events, std::size_t begin, std::size_t end, bool messages);
   void deliver_messages(Subscriber* author);  // the frames encoded, to every subscriber
   void deliver_presence();                    // the frames encoded, to those who want joins and leaves
-  void deliver(Subscriber& subscriber);       // pushes the frames encoded in its format
+  // Pushes the frames encoded in its format: whether they were queued (not full, not closed).
+  bool deliver(Subscriber& subscriber);
   void close_too_slow();
   void commit_recorded();  // Engine::commit for a command with no publisher to answer
   void replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch);

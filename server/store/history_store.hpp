@@ -3,6 +3,7 @@
 // what survives a restart. Rooms hand events over without waiting: one writer commits them in batches.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,6 +48,9 @@ class HistoryStore {
                       Committed committed) = 0;
   // Commits everything appended, then stops the writer. Called once, after the rooms have stopped.
   virtual void close() = 0;
+  // Any thread: events appended and not yet committed (chatd_history_pending_events). A store that writes
+  // nothing has none.
+  virtual std::size_t pending_events() { return 0; }
 };
 
 // Opens the store history.store names. Throws StoreError when the database cannot be opened, read or

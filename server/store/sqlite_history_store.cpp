@@ -6,6 +6,7 @@
 #include <map>
 
 #include "server/core/log.hpp"
+#include "server/metrics/metrics.hpp"
 
 namespace chatd {
 
@@ -202,6 +203,7 @@ void SqliteHistoryStore::append(const std::string& room, std::vector<SharedEvent
     std::lock_guard lock(queue_mutex_);
     lost_events_ = true;
   }
+  metrics::add(metrics::Series::history_lost_events, count);
   log::error("history: ", count, " event(s) of room ", room, " not stored: ", why);
   if (committed) committed(false);
 }
@@ -220,9 +222,11 @@ void SqliteHistoryStore::run_writer() {
                                   [&] { return closing_; });
       }
       batch.swap(pending_);
+      writing_events_ = pending_events_;
       pending_events_ = 0;
     }
     bool ok = false;
+    const auto began = std::chrono::steady_clock::now();
     try {
       ok = commit(batch);
     } catch (const std::exception& error) {  // memory ran out: the batch is lost, the writer goes on
@@ -230,11 +234,27 @@ void SqliteHistoryStore::run_writer() {
       std::lock_guard lock(queue_mutex_);
       lost_events_ = true;
     }
+    const auto took = std::chrono::steady_clock::now() - began;
+    metrics::observe_commit(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+    std::size_t events = 0;
+    {
+      std::lock_guard lock(queue_mutex_);
+      events = writing_events_;
+      writing_events_ = 0;
+    }
+    metrics::add(ok ? metrics::Series::history_committed_events : metrics::Series::history_lost_events,
+                 events);
     for (auto& pending : batch) {
       if (pending.committed) pending.committed(ok);
     }
     batch.clear();
   }
+}
+
+std::size_t SqliteHistoryStore::pending_events() {
+  std::lock_guard lock(queue_mutex_);
+  return pending_events_ + writing_events_;
 }
 
 void SqliteHistoryStore::step_and_reset(sqlite3_stmt* statement) {

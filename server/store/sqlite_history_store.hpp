@@ -27,6 +27,7 @@ class SqliteHistoryStore : public HistoryStore {
   void append(const std::string& room, std::vector<SharedEvent> events, std::uint64_t kept_from,
               Committed committed) override;
   void close() override;
+  std::size_t pending_events() override;
 
   // After a run that did not close the store, every room's ids jump ahead by this much: no id a client
   // may have seen before the crash is given to another event. It is also the most events the writer
@@ -65,6 +66,7 @@ class SqliteHistoryStore : public HistoryStore {
   std::condition_variable queue_changed_;
   std::vector<Pending> pending_;
   std::size_t pending_events_ = 0;
+  std::size_t writing_events_ = 0;  // in the transaction the writer is committing
   std::chrono::steady_clock::time_point first_pending_at_{};
   bool closing_ = false;
   bool closed_ = false;

@@ -5,6 +5,7 @@
 
 #include "server/core/report_exception.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
+#include "server/metrics/metrics.hpp"
 #include "server/net/gather_send.hpp"
 
 namespace chatd {
@@ -43,7 +44,9 @@ StreamWriter::Step StreamWriter::write_now() {
     }
     // Everything queued goes out in one gather write; each message is still its own frame.
     asio::error_code ec;
-    consume_front(batch_buffers_, send_available(socket_.native_handle(), batch_buffers_, ec));
+    const std::size_t sent = send_available(socket_.native_handle(), batch_buffers_, ec);
+    metrics::add(metrics::Series::sent_bytes, sent);
+    consume_front(batch_buffers_, sent);
     if (ec) {
       fail();
       return Step::ended;
@@ -77,6 +80,7 @@ asio::awaitable<void> StreamWriter::write_until_drained() {
     write_started_ = Clock::now();
     auto [ec, written] = co_await asio::async_write(socket_, batch_buffers_, use_nothrow_awaitable);
     write_started_ = {};
+    metrics::add(metrics::Series::sent_bytes, written);
     batch_buffers_.clear();
     batch_.clear();
     if (ec) {

@@ -9,6 +9,7 @@
 #include "server/core/log.hpp"
 #include "server/core/report_exception.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
+#include "server/metrics/metrics.hpp"
 
 namespace chatd {
 
@@ -93,7 +94,13 @@ asio::awaitable<void> WebSocketSession::finish() {
   auto leaving = room_->send(std::move(leave));
   co_await std::move(leaving);
   worker_.remove(this);
+  count_end();
   log_close();
+}
+
+void WebSocketSession::count_end() {
+  if (const auto code = queue().close_code()) metrics::add(metrics::close_series(code));
+  if (!drop_reason_.empty()) metrics::add(metrics::Series::drops);
 }
 
 void WebSocketSession::log_close() {
@@ -257,6 +264,8 @@ void WebSocketSession::tick(Clock::time_point now) {
   const auto& settings = config_.subscriber;
   const auto stalled_since = writer_.stalled_since();
   if (stalled_since != Clock::time_point{} && now - stalled_since > settings.write_timeout) {
+    // docs/api.md, slow clients: a stalled write. One already closed as too slow is not counted again.
+    if (!queue().close_code()) metrics::add(metrics::Series::slow_client_closes);
     return drop(disconnect::write_timeout);
   }
   if (close_state_ == CloseState::close_sent && now - close_sent_at_ > close_timeout) {

@@ -127,6 +127,7 @@ class WebSocketSession : public Subscriber,
   // Ends the connection now, without a close frame (dead peer, timeouts). The first reason is kept.
   void drop(std::string_view why);
   void log_failure(std::string_view what, const std::exception& error);
+  void count_end();  // chatd_websocket_closes_total{code} or chatd_websocket_drops_total
   void log_close();
 
   asio::ip::tcp::socket socket_;

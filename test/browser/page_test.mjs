@@ -58,6 +58,7 @@ class Chatd {
     const config = path.join(this.dir, 'chat.yaml');
     writeFileSync(config, [
       `listen: { address: 127.0.0.1, port: ${this.port} }`,
+      'admin: { listen: "127.0.0.1:0" }', // its default port would be shared with any other chatd running
       'server: { threads: 2 }',
       'publish: { rate: 100000, burst: 100000 }',
       `limits: { max_message_size: ${SERVER_MESSAGE_LIMIT} }`,

@@ -35,6 +35,7 @@ TEST_TIMEOUT = 20.0  # overall bound on each async test body
 CURL_MAX_TIME = 5  # curl --max-time, seconds
 
 LISTENING_RE = re.compile(r"listening on [0-9.]+:(\d+)")
+ADMIN_LISTENING_RE = re.compile(r"admin listening on [0-9.]+:(\d+)")
 
 # Lifts the publish rate limiter (the default is 10/s with a burst of 8), for tests that publish many messages.
 FAST_PUBLISH = "publish: { rate: 100000, burst: 100000 }\n"
@@ -44,6 +45,22 @@ FAST_PUBLISH = "publish: { rate: 100000, burst: 100000 }\n"
 # Server fixture
 # --------------------------------------------------------------------------------------------------
 
+
+
+def admin_yaml(extra_yaml):
+    """The admin listener on a free port (its default, 9280, would be shared by every test running at once),
+    unless the test's own YAML configures it."""
+    if extra_yaml.startswith("admin:") or "\nadmin:" in extra_yaml:
+        return ""
+    return 'admin: { listen: "127.0.0.1:0" }\n'
+
+
+def with_admin(extra_yaml):
+    """extra_yaml, then admin_yaml's line: last, so that the lines a config error names stay where the test
+    wrote them."""
+    if not admin_yaml(extra_yaml):
+        return extra_yaml
+    return (extra_yaml + "\n" if extra_yaml and not extra_yaml.endswith("\n") else extra_yaml) + admin_yaml(extra_yaml)
 
 class ChatServer:
     """One chatd process on a free loopback port, with a config written to its own temp dir.
@@ -58,7 +75,9 @@ class ChatServer:
         # The folder the default static.root names, which chatd requires; empty, so nothing stray is served.
         os.mkdir(os.path.join(self._dir.name, "static"))
         # Two threads: enough to exercise the multi-threaded paths without hogging a shared machine.
-        config = "listen: { address: 127.0.0.1, port: 0 }\nserver: { threads: 2 }\n" + extra_yaml
+        config = "listen: { address: 127.0.0.1, port: 0 }\nserver: { threads: 2 }\n" + with_admin(extra_yaml)
+        self._admin_added = bool(admin_yaml(extra_yaml))  # then start() waits for its port too
+        self.admin_port = None
         with open(self.config_path, "w") as f:
             f.write(config)
         self.cwd = None  # chatd's working directory: None for the test's own
@@ -91,6 +110,7 @@ class ChatServer:
             self._dir.cleanup()
 
     def start(self):
+        self.port = self.admin_port = None
         self.process = subprocess.Popen(
             [CHATD, "--config", self.config_path],
             cwd=self.cwd,
@@ -114,10 +134,14 @@ class ChatServer:
             if line is None:  # EOF: chatd died during start-up
                 code = self.process.wait()
                 raise AssertionError(f"chatd exited with {code} during start-up:\n{self.log_tail()}")
-            match = LISTENING_RE.search(line)
+            # "admin listening on" comes after "listening on", which LISTENING_RE would also find in it.
+            match = ADMIN_LISTENING_RE.search(line)
             if match:
+                self.admin_port = int(match.group(1))
+            elif self.port is None and (match := LISTENING_RE.search(line)):
                 self.port = int(match.group(1))
                 assert self.port > 0, line
+            if self.port is not None and (self.admin_port is not None or not self._admin_added):
                 return
 
     def _read_stderr(self):
@@ -143,6 +167,9 @@ class ChatServer:
 
     def ws(self, path):
         return f"ws://127.0.0.1:{self.port}{path}"
+
+    def admin(self, path):
+        return f"http://127.0.0.1:{self.admin_port}{path}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def run_config(config, files=None, check=False):
     with tempfile.TemporaryDirectory(prefix="chatd-auth-config-") as folder:
         os.mkdir(os.path.join(folder, "static"))
         with open(os.path.join(folder, "chat.yaml"), "w") as f:
-            f.write("listen: { address: 127.0.0.1, port: 0 }\nhistory: { store: memory }\n" + config)
+            # The admin line last, so that the lines the expected errors name stay where the test wrote them.
+            f.write("listen: { address: 127.0.0.1, port: 0 }\nhistory: { store: memory }\n" + config.rstrip("\n")
+                    + "\n" + harness.admin_yaml(config))
         for name, make in (files or {}).items():
             make(os.path.join(folder, name))
         args = [harness.CHATD, "--config", "chat.yaml"] + (["--check-config"] if check else [])

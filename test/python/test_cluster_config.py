@@ -29,7 +29,8 @@ def run_chatd(config_text, files=None, check=False):
     """chatd on this chat.yaml (run in its folder, as `--config chat.yaml`): (exit status, stderr lines, stdout)."""
     with tempfile.TemporaryDirectory(prefix="chatd-cluster-config-") as folder:
         with open(os.path.join(folder, "chat.yaml"), "w") as f:
-            f.write(config_text)
+            # Last, so that the lines the expected errors name stay where the test wrote them.
+            f.write(config_text.rstrip("\n") + "\n" + harness.admin_yaml(config_text))
         for name, text in (files or {}).items():
             with open(os.path.join(folder, name), "w") as f:
                 f.write(text)

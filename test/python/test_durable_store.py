@@ -73,6 +73,9 @@ class StoreServer(harness.ChatServer):
         config = f"listen: {{ address: 127.0.0.1, port: {port} }}\nserver: {{ threads: 2 }}\n" + extra_yaml
         if history_yaml:
             config += "history:\n" + "".join(f"  {line}\n" for line in history_yaml.strip().splitlines())
+        self._admin_added = bool(harness.admin_yaml(config))  # as ChatServer: start() waits for its port
+        self.admin_port = None
+        config = harness.with_admin(config)
         with open(self.config_path, "w") as f:
             f.write(config)
         self.process = None

@@ -44,7 +44,17 @@ ChatdProcess::ChatdProcess(const std::string& yaml, const std::string& folder)
   config_path_ = folder_ + "/chat.yaml";
   // The folder the default static.root names, which chatd requires; empty, so no test serves a stray file.
   std::filesystem::create_directory(folder_ + "/static");
-  std::ofstream(config_path_) << "listen: { address: 127.0.0.1, port: 0 }\n" << yaml;
+  // The admin listener on a free port too (its default, 9280, would be shared by every test running at once),
+  // unless the test configures it itself.
+  const bool admin_given = yaml.starts_with("admin:") || yaml.find("\nadmin:") != std::string::npos;
+  // Last, so that the lines a config error names stay where the test wrote them.
+  const bool newline = yaml.empty() || yaml.back() == '\n';
+  std::ofstream(config_path_) << "listen: { address: 127.0.0.1, port: 0 }\n"
+                              << yaml
+                              << (admin_given ? ""
+                                  : newline   ? ""
+                                              : "\n")
+                              << (admin_given ? "" : "admin: { listen: \"127.0.0.1:0\" }\n");
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   const std::string bin = binary();

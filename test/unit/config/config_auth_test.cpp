@@ -12,8 +12,10 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "test/unit/config/config_errors.hpp"
 
 using namespace chatd::config;
+using chatd::config::test::error_of;
 using namespace std::chrono_literals;
 
 namespace {
@@ -21,15 +23,6 @@ namespace {
 const std::string good_hash =
     "$scrypt$ln=10,r=8,p=1$c2FsdHNhbHRzYWx0$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U";
 const std::string digest = std::string(64, 'a');
-
-std::string error_of(std::string_view yaml) {
-  try {
-    load_string(yaml, "test.yaml");
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "loaded";
-}
 
 class Folder {
  public:

@@ -12,20 +12,13 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "test/unit/config/config_errors.hpp"
 
 using namespace chatd::config;
+using chatd::config::test::error_of;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string error_of(std::string_view yaml) {
-  try {
-    load_string(yaml, "test.yaml");
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "loaded";
-}
 
 // The message for a bad cluster.redis.address written as `address` on line 1 at column 28.
 std::string address_error(const std::string& address, const std::string& problem) {

@@ -329,7 +329,7 @@ TEST_CASE("an unknown top-level key names itself, the known keys, and its positi
   CHECK(error.column() == 1);
   CHECK(std::string(error.what()) ==
         "test.yaml:3:1: listen_port: unknown key 'listen_port' (known: listen, server, routes, rooms, "
-        "subscriber, publish, limits, static, history, log, auth, cluster)");
+        "subscriber, publish, limits, static, history, log, auth, cluster, admin)");
 }
 
 TEST_CASE("an unknown nested key points at the key") {
@@ -404,7 +404,7 @@ TEST_CASE("control characters in a key or value are written as \\xNN, so the mes
   CHECK(message.find("limits !!srt: unknown key '\\x00") != std::string::npos);
   CHECK(message.ends_with(
       "(known: listen, server, routes, rooms, subscriber, publish, limits, static, history, log, "
-      "auth, cluster)"));
+      "auth, cluster, admin)"));
   CHECK(message_of("log:\n  level: \"de\\tbug\"\n") ==
         "test.yaml:2:10: log.level: expected one of debug, info, warn, error, got 'de\\x09bug'");
 }

@@ -120,3 +120,21 @@ TEST_CASE("router: two routes on one path, or a key without a handler, cannot be
   CHECK_THROWS_AS(Router(config::Routes{}, without_static), std::invalid_argument);
   CHECK_NOTHROW(Router(config::Routes{}, route_bindings));
 }
+
+TEST_CASE("router: the admin listener's table serves /metrics and /readyz only, GET and HEAD") {
+  const Router admin = Router::admin();
+  protocol::HttpResponse refusal;
+  const Route* metrics = admin.route("/metrics", "GET", refusal);
+  REQUIRE(metrics != nullptr);
+  CHECK(metrics->binding.key == "metrics");
+  const Route* ready = admin.route("/readyz", "HEAD", refusal);
+  REQUIRE(ready != nullptr);
+  CHECK(ready->binding.key == "readyz");
+  CHECK(admin.route("/metrics", "POST", refusal) == nullptr);
+  CHECK(refusal.status == 405);
+  // Nothing of the public table: no page, no publishing.
+  CHECK(admin.route("/publish", "POST", refusal) == nullptr);
+  CHECK(refusal.status == 404);
+  CHECK(admin.route("/", "GET", refusal) == nullptr);
+  CHECK(refusal.status == 404);
+}
