@@ -112,6 +112,60 @@ std::string presence_json(std::string_view room, std::span<const PresenceEntry> 
   return out;
 }
 
+std::string session_id_text(std::uint64_t id) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string text(16, '0');
+  for (int i = 15; i >= 0; --i, id >>= 4) text[static_cast<std::size_t>(i)] = digits[id & 15];
+  return text;
+}
+
+std::optional<std::uint64_t> parse_session_id(std::string_view text) {
+  if (text.size() != 16) return std::nullopt;
+  std::uint64_t id = 0;
+  for (const char c : text) {
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    id = id << 4 | static_cast<std::uint64_t>(digit);
+  }
+  if (id == 0) return std::nullopt;
+  return id;
+}
+
+std::string admin_room_json(std::string_view room, std::string_view epoch, std::uint64_t last_id,
+                            std::size_t subscribers, const std::vector<AdminSession>* sessions) {
+  std::string out = "{\"room\":";
+  append_json_string(out, room);
+  out.append(",\"epoch\":");
+  append_json_string(out, epoch);
+  out.append(",\"last_id\":");
+  append_number(out, last_id);
+  out.append(",\"subscribers\":");
+  append_number(out, subscribers);
+  if (sessions) {
+    out.append(",\"sessions\":[");
+    for (std::size_t i = 0; i < sessions->size(); ++i) {
+      const AdminSession& session = (*sessions)[i];
+      if (i > 0) out.push_back(',');
+      out.append("{\"session\":\"");
+      out.append(session_id_text(session.id));
+      out.append("\",\"name\":");
+      append_json_string(out, session.name);
+      out.append(",\"peer\":");
+      append_json_string(out, session.peer);
+      out.append(",\"transport\":");
+      append_json_string(out, session.transport);
+      out.append(",\"connected_at\":");
+      append_number(out, session.connected_at);
+      out.append(",\"queued_bytes\":");
+      append_number(out, session.queued_bytes);
+      out.push_back('}');
+    }
+    out.push_back(']');
+  }
+  out.push_back('}');
+  return out;
+}
+
 std::string publish_ack_json(std::uint64_t id, std::string_view room) {
   std::string out = "{\"id\":";
   append_number(out, id);

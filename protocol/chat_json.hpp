@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/json.hpp"
 
@@ -50,6 +51,25 @@ struct PresenceEntry {
 // /presence, in the order given (the room sorts by name):
 // {"room":"ops","users":[{"name":"alice","sessions":2}]}\n
 std::string presence_json(std::string_view room, std::span<const PresenceEntry> users);
+
+// One connection in GET /admin/sessions.
+struct AdminSession {
+  std::uint64_t id = 0;  // written as 16 hex digits
+  std::string_view name;
+  std::string peer;
+  std::string_view transport;
+  std::int64_t connected_at = 0;  // ms since the Unix epoch
+  std::size_t queued_bytes = 0;
+};
+// A room for the admin listener, without a trailing newline (GET /admin/rooms lists them):
+// {"room":"ops","epoch":"...","last_id":17,"subscribers":2}, and with `sessions`, also
+// "sessions":[{"session":"9f..","name":"alice","peer":"127.0.0.1:5000","transport":"websocket",
+// "connected_at":1763800000123,"queued_bytes":0}]
+std::string admin_room_json(std::string_view room, std::string_view epoch, std::uint64_t last_id,
+                            std::size_t subscribers, const std::vector<AdminSession>* sessions);
+// A session id as GET /admin/sessions writes it, and back (nullopt: not 16 hex digits, or 0).
+std::string session_id_text(std::uint64_t id);
+std::optional<std::uint64_t> parse_session_id(std::string_view text);
 
 // 202 to POST /publish: {"id":18,"room":"ops"}\n
 std::string publish_ack_json(std::uint64_t id, std::string_view room);

@@ -28,7 +28,9 @@ const LOGGED_OUT = 4003;
 const NEEDS_TOKEN = 'This chat needs a token from the site that embeds it.';
 const SESSION_EXPIRED = 'Your session expired, reload the embedding page.';
 // Reconnecting after these would just repeat them. Not 1009: the page then knows the size to refuse.
-const NO_RECONNECT_CODES = new Set([1003, 1007]);
+// 4004: an operator removed this session (POST /admin/disconnect); reconnecting would undo it.
+const REMOVED_BY_OPERATOR = 4004;
+const NO_RECONNECT_CODES = new Set([1003, 1007, REMOVED_BY_OPERATOR]);
 // After a `reset`, /history may come from a node behind the same load balancer that has not reset yet (its
 // page still names the old epoch): asked again this many times, a little later each time.
 const RESET_HISTORY_TRIES = 4;
@@ -38,7 +40,7 @@ const RESET_NOTICE = 'The server started this room’s history again (its shared
 const CLOSE_MEANINGS = {
   1000: 'normal closure', 1001: 'server going away', 1002: 'protocol error', 1003: 'unsupported data',
   1005: 'no status', 1006: 'connection lost', 1007: 'invalid UTF-8', 1008: 'policy violation',
-  1009: 'message too big', 1011: 'internal server error', 1015: 'TLS failure',
+  1009: 'message too big', 1011: 'internal server error', 1015: 'TLS failure', 4004: 'removed by an operator',
 };
 
 const $ = (id) => document.getElementById(id);

@@ -34,6 +34,9 @@ inline constexpr Disconnect too_slow{code::policy_violation, "too slow"};
 // applications (RFC 6455 7.4.2): a client reconnects with a fresh token on 4001, and logs in again on 4003.
 inline constexpr Disconnect token_expired{4001, "token expired"};
 inline constexpr Disconnect logged_out{4003, "logged out"};
+// POST /admin/disconnect (docs/api.md, admin listener): an operator removed this session. A client should
+// not reconnect on its own after it.
+inline constexpr Disconnect removed_by_operator{4004, "removed by an operator"};
 inline constexpr Disconnect read_only{code::policy_violation, "this token may not publish"};
 // cluster.engine redis: Redis did not take a publish within cluster.unavailable_wait (docs/cluster.md). RFC
 // 6455 7.4.1: 1013 is "try again later"; what was refused is never delivered later.

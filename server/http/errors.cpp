@@ -71,6 +71,11 @@ constexpr ErrorRow error_rows[] = {
      "Redis did not answer in time; the message may or may not have been published"},
     {HttpError::question_unavailable, RoomError::none, 503,
      "Redis is unavailable: this cannot be answered across nodes now", "Retry-After", "1"},
+    {HttpError::admin_key_required, RoomError::none, 403,
+     "the admin routes need an API key (auth.api_keys) when auth.mode is not open"},
+    {HttpError::admin_key_limited, RoomError::none, 403,
+     "API key \"{}\" is limited to some rooms: the admin routes need a key for every room"},
+    {HttpError::admin_bad_target, RoomError::none, 400, "{}"},
     {HttpError::room_unavailable, RoomError::engine_unavailable, 503,
      "room \"{}\" cannot be loaded: Redis is unavailable", "Retry-After", "1"},
 };

@@ -45,6 +45,10 @@ enum class HttpError {
   cluster_outcome_unknown,  // sent to Redis, but no answer came: it may or may not have been applied
   room_unavailable,         // RoomError::engine_unavailable; detail: the name
   question_unavailable,     // a question only Redis can answer (presence across nodes); Retry-After
+  // The admin listener (docs/api.md).
+  admin_key_required,  // auth.mode is not open, and the request has no API key
+  admin_key_limited,   // detail: the key's name; its rooms: list does not cover every room
+  admin_bad_target,    // detail: what is wrong with name=, session= or room=
 };
 
 // Any thread. `detail` fills the row's "{}" (see each enumerator).

@@ -23,8 +23,11 @@ asio::awaitable<Outcome> logout_route(Request& request);     // ends a session
 asio::awaitable<Outcome> health_route(Request& request);     // workers turning, rooms running
 asio::awaitable<Outcome> static_route(Request& request);     // files under static.root
 // The admin listener's (admin.listen), at fixed paths: admin_routes below.
-asio::awaitable<Outcome> metrics_route(Request& request);  // the counters, Prometheus text format
-asio::awaitable<Outcome> readyz_route(Request& request);   // whether this node can serve
+asio::awaitable<Outcome> metrics_route(Request& request);           // the counters, Prometheus text format
+asio::awaitable<Outcome> readyz_route(Request& request);            // whether this node can serve
+asio::awaitable<Outcome> admin_rooms_route(Request& request);       // the live rooms
+asio::awaitable<Outcome> admin_sessions_route(Request& request);    // one room's connections
+asio::awaitable<Outcome> admin_disconnect_route(Request& request);  // removes a user's or one session
 
 // Any thread: what keeps this node from serving (a stalled worker, a stopped room), one line each; "" when
 // nothing does. /healthz and /readyz both answer from it.
@@ -52,6 +55,9 @@ struct AdminRoute {
 inline constexpr AdminRoute admin_routes[] = {
     {"/metrics", {"metrics", "GET, HEAD", MethodCheck::router, metrics_route}},
     {"/readyz", {"readyz", "GET, HEAD", MethodCheck::router, readyz_route}},
+    {"/admin/rooms", {"admin_rooms", "GET, HEAD", MethodCheck::router, admin_rooms_route}},
+    {"/admin/sessions", {"admin_sessions", "GET, HEAD", MethodCheck::router, admin_sessions_route}},
+    {"/admin/disconnect", {"admin_disconnect", "POST", MethodCheck::router, admin_disconnect_route}},
 };
 
 // Every key the config reads has a handler, and every handler a key.

@@ -69,6 +69,8 @@ Series close_series(std::uint16_t code) {
       return Series::closes_4001;
     case 4003:
       return Series::closes_4003;
+    case 4004:
+      return Series::closes_4004;
     default:
       return Series::closes_other;
   }

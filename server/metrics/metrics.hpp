@@ -52,6 +52,7 @@ enum class Series : std::uint16_t {
   closes_1013,
   closes_4001,
   closes_4003,
+  closes_4004,
   closes_other,
   drops,
   history_commits,
@@ -146,6 +147,7 @@ inline constexpr SeriesInfo series_table[] = {
     {Series::closes_1013, "chatd_websocket_closes_total", "", Type::counter, "code", "1013"},
     {Series::closes_4001, "chatd_websocket_closes_total", "", Type::counter, "code", "4001"},
     {Series::closes_4003, "chatd_websocket_closes_total", "", Type::counter, "code", "4003"},
+    {Series::closes_4004, "chatd_websocket_closes_total", "", Type::counter, "code", "4004"},
     {Series::closes_other, "chatd_websocket_closes_total", "", Type::counter, "code", "other"},
     {Series::drops, "chatd_websocket_drops_total",
      "WebSocket connections ended without a close frame (a write timeout or failure, no pong, no close "

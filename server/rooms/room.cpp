@@ -130,7 +130,8 @@ void Room::refuse(RoomCommand& command) {
         if constexpr (std::is_same_v<Command, PublishMessages>) {
           if (refused.reply) std::exchange(refused.reply, nullptr)->try_send(asio::error::no_memory, 0);
         } else if constexpr (std::is_same_v<Command, PresenceQuery> ||
-                             std::is_same_v<Command, HistoryQuery>) {
+                             std::is_same_v<Command, HistoryQuery> || std::is_same_v<Command, AdminQuery> ||
+                             std::is_same_v<Command, AdminDisconnect>) {
           if (refused.answer)
             std::exchange(refused.answer, nullptr)->try_send(asio::error::no_memory, std::string{});
         } else if constexpr (std::is_same_v<Command, JoinRoom>) {
@@ -439,6 +440,35 @@ void Room::handle(PresenceQuery& command) {
   const auto users = presence_.entries();
   std::string body = protocol::presence_json(name_, users);
   std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
+}
+
+void Room::handle(AdminQuery& command) {
+  std::vector<protocol::AdminSession> sessions;
+  if (command.sessions) {
+    sessions.reserve(subscribers_.size());
+    for (const auto& subscriber : subscribers_) {
+      auto described = subscriber->describe();
+      sessions.push_back(protocol::AdminSession{subscriber->session_id(), subscriber->name(),
+                                                std::move(described.peer), described.transport,
+                                                described.connected_at_ms, subscriber->queue().held_bytes()});
+    }
+  }
+  std::string body = protocol::admin_room_json(name_, epoch_, retained_.last_id(), subscribers_.size(),
+                                               command.sessions ? &sessions : nullptr);
+  std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::move(body));
+}
+
+void Room::handle(AdminDisconnect& command) {
+  std::size_t closed = 0;
+  for (const auto& subscriber : subscribers_) {
+    const bool chosen = command.session != 0 ? subscriber->session_id() == command.session
+                                             : subscriber->name() == command.name;
+    if (!chosen) continue;
+    // What is queued goes first; the session then leaves the room as any closed one does.
+    subscriber->close(disconnect::removed_by_operator, true);
+    ++closed;
+  }
+  std::exchange(command.answer, nullptr)->try_send(asio::error_code{}, std::to_string(closed));
 }
 
 }  // namespace chatd

@@ -80,6 +80,8 @@ class Room : public std::enable_shared_from_this<Room> {
   void handle(PresenceQuery& command);
   void handle(HistoryQuery& command);
   void handle(DeliverSequenced& command);
+  void handle(AdminQuery& command);
+  void handle(AdminDisconnect& command);
   void reset(DeliverSequenced& command);  // its history starts again
   void refuse(RoomCommand& command);      // after a handle() threw: answers what it can
   void flush_if_backlogged();

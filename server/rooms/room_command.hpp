@@ -61,7 +61,21 @@ struct DeliverSequenced {
   std::uint64_t last = 0;
 };
 
-using RoomCommand =
-    std::variant<JoinRoom, LeaveRoom, PublishMessages, PresenceQuery, HistoryQuery, DeliverSequenced>;
+// The admin listener (docs/api.md): the room's summary, with each of its sessions when `sessions`.
+struct AdminQuery {
+  bool sessions = false;
+  std::shared_ptr<QueryReply> answer;  // protocol::admin_room_json
+};
+
+// The admin listener: closes (docs/api.md, 4004) the sessions of user `name`, or the session `session`;
+// answers how many, as a decimal number.
+struct AdminDisconnect {
+  std::string name;           // "" = by session id
+  std::uint64_t session = 0;  // 0 = by name
+  std::shared_ptr<QueryReply> answer;
+};
+
+using RoomCommand = std::variant<JoinRoom, LeaveRoom, PublishMessages, PresenceQuery, HistoryQuery,
+                                 DeliverSequenced, AdminQuery, AdminDisconnect>;
 
 }  // namespace chatd

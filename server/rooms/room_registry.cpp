@@ -254,6 +254,17 @@ std::size_t RoomRegistry::size() {
   return rooms_.size();
 }
 
+std::vector<std::shared_ptr<Room>> RoomRegistry::live_rooms() {
+  std::vector<std::shared_ptr<Room>> live;
+  {
+    std::lock_guard lock(mutex_);
+    live.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_) live.push_back(room);
+  }
+  std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
+  return live;
+}
+
 std::vector<std::string> RoomRegistry::stopped_rooms() {
   std::lock_guard lock(mutex_);
   std::vector<std::string> stopped;

@@ -57,6 +57,8 @@ class RoomRegistry {
   std::size_t reclaim_idle(std::chrono::steady_clock::time_point now);
 
   std::size_t size();
+  // Any thread: the live rooms, by name (the admin listener's GET /admin/rooms).
+  std::vector<std::shared_ptr<Room>> live_rooms();
   // Any thread: the rooms whose actor has ended. While the server runs there should be none.
   std::vector<std::string> stopped_rooms();
   // Waits for loads in progress, closes every inbox and waits (until `deadline`) for the actors to end.

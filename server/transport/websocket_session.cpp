@@ -34,6 +34,9 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker,
       config_(config),
       room_(std::move(options.room)),
       peer_(std::move(options.peer)),
+      connected_at_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count()),
       opening_(std::make_unique<Opening>(
           Opening{options.since, std::move(options.epoch), std::move(options.initial_bytes)})),
       input_(*this, *this, config, Clock::now()),
@@ -43,6 +46,10 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker,
     access_->expires_at = *options.expires_at;
   }
   if (options.read_only) input_.set_read_only();
+}
+
+Subscriber::Description WebSocketSession::describe() const {
+  return Description{peer_, "websocket", connected_at_ms_};
 }
 
 bool WebSocketSession::watch_session(SessionTokens& sessions, const std::string& sha256) {

@@ -54,6 +54,8 @@ class WebSocketSession : public Subscriber,
   // (from the logging-out thread). False when that session has ended already.
   bool watch_session(SessionTokens& sessions, const std::string& sha256);
 
+  Description describe() const override;
+
   // Keeps `held` (the connection's place under limits.max_connections) until the session is destroyed.
   // Worker thread only, before begin_reading().
   void hold_until_destroyed(std::shared_ptr<void> held) { held_ = std::move(held); }
@@ -135,7 +137,8 @@ class WebSocketSession : public Subscriber,
   const config::Config& config_;
   std::shared_ptr<Room> room_;
   std::string peer_;
-  std::shared_ptr<void> held_;  // hold_until_destroyed
+  std::int64_t connected_at_ms_;  // wall-clock, for GET /admin/sessions
+  std::shared_ptr<void> held_;    // hold_until_destroyed
   std::unique_ptr<Opening> opening_;
   std::unique_ptr<Access> access_;
   WebSocketInput input_;

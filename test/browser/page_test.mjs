@@ -76,8 +76,13 @@ class Chatd {
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk) => {
         this.log += chunk;
+        // The public port's line comes first; the admin listener's ("admin listening on") after it.
         const found = /listening on [^\s]+:(\d+)/.exec(this.log);
-        if (found) resolve(Number(found[1]));
+        const admin = /admin listening on [^\s]+:(\d+)/.exec(this.log);
+        if (found && admin) {
+          this.adminPort = Number(admin[1]);
+          resolve(Number(found[1]));
+        }
       });
       child.on('exit', (code) => reject(new Error(`chatd exited (${code}) before listening:\n${this.log}`)));
     });
@@ -513,6 +518,22 @@ async function expectRefusedByPage(page, big, recovered) {
   expectEqual([page.sockets.length, page.sockets[0].closed], [1, false], '[sockets opened, first closed]');
 }
 
+// An operator's POST /admin/disconnect closes the page's socket with 4004: it says so and does not reconnect,
+// which would undo the removal.
+async function testRemovedByAnOperatorDoesNotReconnect({ browser, server }) {
+  const page = await ChatPage.open(browser, server, freshRoom('removed'), 'erin');
+  try {
+    await page.waitConnected(1);
+    const response = await fetch(`http://127.0.0.1:${server.adminPort}/admin/disconnect?name=erin`, { method: 'POST' });
+    expectEqual(await response.json(), { disconnected: 1 }, 'the admin listener\'s answer');
+    await page.waitShown('.status-bar', /4004 removed by an operator.*Not reconnecting/);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // longer than the first reconnect delay
+    expectEqual([page.sockets.length, page.sockets[0].closed], [1, true], '[sockets opened, first closed]');
+  } finally {
+    await page.close();
+  }
+}
+
 async function testTypedWhileDisconnectedIsSentOnce({ browser, server }) {
   const room = freshRoom('queue');
   const relay = new Relay(server);
@@ -563,6 +584,7 @@ const TESTS = [
   ['oversized-message-refused-before-sending', testOversizedMessageRefusedBeforeSending],
   ['server-refusal-is-not-a-loop', testServerRefusalIsNotALoop],
   ['typed-while-disconnected-is-sent-once', testTypedWhileDisconnectedIsSentOnce],
+  ['removed-by-an-operator-does-not-reconnect', testRemovedByAnOperatorDoesNotReconnect],
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 

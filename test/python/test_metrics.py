@@ -5,8 +5,12 @@ counters moved by exactly what it did, nothing else.
 
 Usage: /usr/bin/python3 test/python/test_metrics.py /path/to/chatd
 """
+import asyncio
+import hashlib
+import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -239,6 +243,109 @@ def test_admin_listen_empty_turns_it_off_and_a_taken_port_is_a_config_error():
         assert result.returncode == 2, (result.returncode, result.stderr)
         message = result.stderr.decode()
         assert re.search(r"chat\.yaml:\d+:\d+: admin\.listen: cannot listen on 127\.0\.0\.1:%d: " % port, message), message
+
+
+def admin_json(server, path, *args):
+    response = harness.curl(server.admin(path), *args)
+    return response.status, (json.loads(response.body) if response.body else None)
+
+
+def test_admin_rooms_sessions_and_disconnect():
+    with harness.ChatServer("rooms: { names: [general, a, b] }\n") as server:
+        before = samples(scrape(server))
+
+        async def scenario():
+            async with harness.connect(server, "?room=a&name=alice&format=text") as alice_a, \
+                    harness.connect(server, "?room=b&name=alice&format=text") as alice_b, \
+                    harness.connect(server, "?room=a&name=bob&format=text") as bob:
+                assert (await harness.apost(server, "?room=a", "hello")).status == 202
+                for ws in (alice_a, bob):
+                    assert await harness.recv(ws) == "hello"
+                status, listing = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: admin_json(server, "/admin/rooms"))
+                assert status == 200, listing
+                by_name = {room["room"]: room for room in listing["rooms"]}
+                assert [room["room"] for room in listing["rooms"]] == sorted(by_name), listing
+                assert by_name["a"]["subscribers"] == 2 and by_name["b"]["subscribers"] == 1, listing
+                assert by_name["general"]["subscribers"] == 0, listing
+                # alice's join, bob's join, then the message: ids 1 to 3.
+                assert by_name["a"]["last_id"] == 3, listing
+                assert set(by_name["a"]) == {"room", "epoch", "last_id", "subscribers"}, listing
+                status, room = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: admin_json(server, "/admin/sessions?room=a"))
+                assert status == 200, room
+                sessions = {session["name"]: session for session in room["sessions"]}
+                assert sorted(sessions) == ["alice", "bob"], room
+                for session in room["sessions"]:
+                    assert re.fullmatch(r"[0-9a-f]{16}", session["session"]), session
+                    assert re.fullmatch(r"127\.0\.0\.1:\d+", session["peer"]), session
+                    assert session["transport"] == "websocket", session
+                    assert abs(session["connected_at"] - harness.now_ms()) < 10000, session
+                    assert session["queued_bytes"] == 0, session
+                # The session id names one connection: bob's alone goes, with 4004.
+                status, answer = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: admin_json(server, f"/admin/disconnect?session={sessions['bob']['session']}",
+                                             "-X", "POST"))
+                assert (status, answer) == (200, {"disconnected": 1}), answer
+                assert await harness.close_code_after(bob) == 4004
+                assert (await harness.apost(server, "?room=a", "still here")).status == 202
+                assert await harness.recv(alice_a) == "still here"
+                # By name: every session of alice's, in every room.
+                status, answer = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: admin_json(server, "/admin/disconnect?name=alice", "-X", "POST"))
+                assert (status, answer) == (200, {"disconnected": 2}), answer
+                assert await harness.close_code_after(alice_a) == 4004
+                assert await harness.close_code_after(alice_b) == 4004
+        harness.run_async(scenario)
+
+        refusals = [
+            ("/admin/disconnect", ("-X", "POST"), 400, "give one of name= and session="),
+            ("/admin/disconnect?name=a&session=0123456789abcdef", ("-X", "POST"), 400,
+             "give one of name= and session="),
+            ("/admin/disconnect?session=xyz", ("-X", "POST"), 400,
+             "session= is a session id from GET /admin/sessions (16 hex digits)"),
+            ("/admin/sessions", (), 400, "room= is required"),
+            ("/admin/sessions?room=nowhere", (), 404, 'no room named "nowhere"'),
+        ]
+        for path, args, status, error in refusals:
+            got = admin_json(server, path, *args)
+            assert got == (status, {"error": error}), (path, got)
+        assert harness.curl(server.admin("/admin/disconnect?name=x")).status == 405
+        after = samples(scrape(server))
+        assert after['chatd_websocket_closes_total{code="4004"}'] - before['chatd_websocket_closes_total{code="4004"}'] == 3
+
+
+def test_admin_routes_need_an_api_key_for_every_room_when_auth_is_on():
+    key, limited = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    limited_digest = hashlib.sha256(limited.encode()).hexdigest()
+    server = harness.ChatServer(
+        "auth:\n  mode: jwt\n  jwt: { secret_file: jwt.secret }\n  api_keys:\n"
+        f"    - {{ name: ops, sha256: {digest} }}\n"
+        f"    - {{ name: deploy, sha256: {limited_digest}, rooms: [general] }}\n"
+        "history: { store: memory }\n")
+    with open(os.path.join(os.path.dirname(server.config_path), "jwt.secret"), "w") as f:
+        f.write(SECRET + "\n")
+    with server:
+        user = jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
+        cases = [
+            ((), 401),
+            (("-H", f"Authorization: Bearer {user}"), 403),
+            (("-H", f"Authorization: Bearer {limited}"), 403),
+            (("-H", f"Authorization: Bearer {key}"), 200),
+        ]
+        for args, status in cases:
+            got, body = admin_json(server, "/admin/rooms", *args)
+            assert got == status, (args, got, body)
+        # Never in the URL, where logs and proxies keep it.
+        assert admin_json(server, "/admin/rooms?token=" + key)[0] == 401
+        assert admin_json(server, "/admin/rooms", "-H", f"Authorization: Bearer {user}")[1] == {
+            "error": "the admin routes need an API key (auth.api_keys) when auth.mode is not open"}
+        assert admin_json(server, "/admin/rooms", "-H", f"Authorization: Bearer {limited}")[1] == {
+            "error": 'API key "deploy" is limited to some rooms: the admin routes need a key for every room'}
+        # /metrics and /readyz stay open to the scraper and the probe.
+        assert harness.curl(server.admin("/metrics")).status == 200
+        assert harness.curl(server.admin("/readyz")).status == 200
 
 
 def main():
