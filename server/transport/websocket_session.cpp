@@ -74,12 +74,18 @@ asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   RoomCommand join = JoinRoom{shared_from_this(), opening_->since, std::move(opening_->epoch)};
   auto joining = room_->send(std::move(join));
   if (!(co_await std::move(joining))) co_return false;
+  // The join can queue frames (a replay, a `recovered`) and wake the writer before the 101 below is
+  // written: with a room loaded once for many resumes (a reconnect storm on a cluster node), the load
+  // ends on another thread and the worker's flush came first, so the client read a frame where the
+  // HTTP answer belongs and failed the handshake. flush() holds back until answered_; we flush here.
   auto [ec, written] =
       co_await asio::async_write(socket_, asio::buffer(handshake_response), use_nothrow_awaitable);
   if (ec) co_return false;
   log::info("open peer=", peer_, " room=", room_->name(), " name=", name(),
             " format=", format_info(format()).name);
   socket_.non_blocking(true, ec);
+  answered_ = true;
+  wake_writer();  // what the join queued, and anything published since
   co_return true;
 }
 

@@ -70,8 +70,11 @@ class WebSocketSession : public Subscriber,
 
   // Any thread.
   void wake_writer() override;
-  // Worker thread only: writes what is queued, now, or hands it to the write loop.
-  void flush() override { writer_.flush(); }
+  // Worker thread only: writes what is queued, now, or hands it to the write loop; nothing before the
+  // 101 is written (start() flushes then).
+  void flush() override {
+    if (answered_) writer_.flush();
+  }
 
   // Worker thread only.
   void tick(std::chrono::steady_clock::time_point now) override;
@@ -147,6 +150,7 @@ class WebSocketSession : public Subscriber,
   Clock::time_point last_ping_;
   Clock::time_point close_sent_at_{};  // with CloseState::close_sent
   CloseState close_state_ = CloseState::open;
+  bool answered_ = false;         // the handshake's 101 is written: frames may follow it (worker thread)
   std::string_view drop_reason_;  // with CloseState::dropped (disconnect::), logged as ended="..."
 };
 
