@@ -34,6 +34,36 @@ REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_START_TIMEOUT = 5.0  # seconds until a started redis-server answers PING
 RESP_TIMEOUT = 2.0  # one command of the test's own RESP helper
 HTTP_TIMEOUT = 10.0  # one HTTP request to a node: longer than any wait the engine may take before answering
+OPEN_TIMEOUT = 5.0  # one WebSocket opening handshake (harness.connect's default)
+NODE_TTL = 3.0  # cluster.node_ttl of every node unless a test says otherwise, seconds
+UNAVAILABLE_WAIT = 1.0  # cluster.unavailable_wait of every node, seconds
+
+# Under the ASan+UBSan build every duration of chatd in the suite is multiplied by this: the nodes' node_ttl
+# and unavailable_wait, each deadline the tests assert and each wait they make (an outage, a partition), so
+# the same things are checked in slow motion; the release build keeps the values above exactly (factor 1).
+# Measured on a 2-core machine: a publish takes 0.43 ms under ASan against 0.27 ms (x1.6), a node's exit on
+# SIGTERM 0.06 s against 0.01 s (leak check), and the unscaled suite passed once there when the machine was
+# idle. But its tightest deadlines (leaves 1 s after SIGTERM, a 503 within unavailable_wait + 0.5 s) leave
+# no room for a stall of the slower build while other jobs share the cores: 3 gives that room (the suite
+# passed with it at a load average of 5 to 9, in about 95 s). Durations that are not chatd's
+# (REDIS_START_TIMEOUT, RESP_TIMEOUT, the proxy self-check's) are not scaled.
+SANITIZER_SLOWDOWN = 3
+
+
+def slowdown():
+    """The factor every duration of chatd is scaled by: SANITIZER_SLOWDOWN under ASan+UBSan, else 1.
+    A function, not a constant: the binary (harness.CHATD) is known only once harness.main() has run."""
+    return SANITIZER_SLOWDOWN if harness.sanitizer_build() else 1
+
+
+def scaled(seconds):
+    """A duration of the release build, in seconds, as this build needs it (see SANITIZER_SLOWDOWN)."""
+    return seconds * slowdown()
+
+
+def duration_yaml(seconds):
+    """seconds as a chat.yaml duration, in whole milliseconds ("3000ms")."""
+    return f"{round(seconds * 1000)}ms"
 
 
 def require_redis():
@@ -520,7 +550,12 @@ class ClusterNode(harness.ChatServer):
         self.process.kill()
         self.process.wait()
 
-    def terminate(self, timeout=harness.SHUTDOWN_TIMEOUT):
+    def stop(self, timeout=None):
+        """SIGTERM and the exit status, within the scaled harness.SHUTDOWN_TIMEOUT unless given (also used by
+        the harness' __exit__)."""
+        return super().stop(timeout or scaled(harness.SHUTDOWN_TIMEOUT))
+
+    def terminate(self, timeout=None):
         """SIGTERM, and the exit status must be 0."""
         code = self.stop(timeout)
         assert code == 0, f"node {self.name} exited with {code} after SIGTERM:\n{self.log_tail()}"
@@ -529,17 +564,19 @@ class ClusterNode(harness.ChatServer):
         return f"<node {self.name} :{self.port}>"
 
 
-def node_yaml(redis_port, prefix, node_ttl="3s", extra=""):
+def node_yaml(redis_port, prefix, node_ttl=NODE_TTL, extra=""):
     """A node's chat.yaml beyond the harness' listen and server lines. rooms.dynamic is true by default, and
     FAST_PUBLISH lifts the per-address publish limiter (every test client is 127.0.0.1); `extra` may add any
-    other section but not cluster or publish."""
+    other section but not cluster or publish. node_ttl (seconds) and UNAVAILABLE_WAIT are the release
+    build's: they are scaled here."""
     return (harness.FAST_PUBLISH
             + f'cluster:\n  engine: redis\n  redis: {{ address: "127.0.0.1:{redis_port}", prefix: {prefix} }}\n'
-            + f"  node_ttl: {node_ttl}\n  unavailable_wait: 1s\n"
+            + f"  node_ttl: {duration_yaml(scaled(node_ttl))}\n"
+            + f"  unavailable_wait: {duration_yaml(scaled(UNAVAILABLE_WAIT))}\n"
             + extra)
 
 
-def start_node(redis_port, name, node_ttl="3s", extra="", prefix=None):
+def start_node(redis_port, name, node_ttl=NODE_TTL, extra="", prefix=None):
     """Start a chatd node on Redis at 127.0.0.1:redis_port (a RedisServer's port or a RedisProxy's), and return
     it running. Nodes of one test must share a prefix: pass the test's new_prefix()."""
     node = ClusterNode(name, node_yaml(redis_port, prefix or new_prefix(), node_ttl, extra))
@@ -558,7 +595,7 @@ class Cluster:
     On exit the nodes stop first (SIGTERM, exit 0 asserted unless killed), with Redis resumed if paused.
     """
 
-    def __init__(self, nodes=2, node_ttl="3s", extra="", proxied=False):
+    def __init__(self, nodes=2, node_ttl=NODE_TTL, extra="", proxied=False):
         self.count = nodes
         self.node_ttl = node_ttl
         self.extra = extra
@@ -620,9 +657,10 @@ class HttpAnswer:
         return f"<{self.status} {self.headers} {self.body[:200]!r} in {self.seconds:.3f}s>"
 
 
-def http_request(node, method, path, body=None, timeout=HTTP_TIMEOUT):
-    """One request on a fresh connection (so a slow answer never holds up the next request)."""
-    connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=timeout)
+def http_request(node, method, path, body=None, timeout=None):
+    """One request on a fresh connection (so a slow answer never holds up the next request); timeout: the
+    scaled HTTP_TIMEOUT unless given."""
+    connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=timeout or scaled(HTTP_TIMEOUT))
     headers = {"Content-Type": "text/plain; charset=utf-8"} if body is not None else {}
     started = time.monotonic()
     try:
@@ -661,7 +699,8 @@ class Publisher:
 
     def publish(self, text):
         if self._connection is None:
-            self._connection = http.client.HTTPConnection("127.0.0.1", self.node.port, timeout=HTTP_TIMEOUT)
+            self._connection = http.client.HTTPConnection("127.0.0.1", self.node.port,
+                                                          timeout=scaled(HTTP_TIMEOUT))
         started = time.monotonic()
         try:
             self._connection.request("POST", f"/publish?room={self.room}&name={self.name}", body=text.encode(),
@@ -757,10 +796,10 @@ class Watcher:
         if since is not None:
             query += f"&since={since}" + (f"&epoch={epoch}" if epoch else "")
         # No bound on websockets' own queue: the reader task takes every frame at once anyway.
-        ws = await harness.connect(node, query, max_queue=None)
+        ws = await harness.connect(node, query, max_queue=None, open_timeout=scaled(OPEN_TIMEOUT))
         watcher = cls(node, room, name, presence, ws)
         if since is not None:
-            frame = await harness.recv_json(ws, 10)
+            frame = await harness.recv_json(ws, scaled(10))
             if frame.get("type") != "recovered":
                 await ws.close()
                 raise AssertionError(f"{watcher}: the first frame after since={since} is not recovered: {frame}")
@@ -859,8 +898,8 @@ class Watcher:
             return False
         await await_until(check, timeout, f"{self}: {what}")
 
-    async def wait_text(self, text, timeout=10):
-        await self.wait_for(lambda w: w.has_text(text), timeout, f"the message {text!r}")
+    async def wait_text(self, text, timeout=None):
+        await self.wait_for(lambda w: w.has_text(text), timeout or scaled(10), f"the message {text!r}")
 
     def assert_ok(self, still_open=True):
         assert not self.problems, f"{self}: {len(self.problems)} problems, first: {self.problems[:5]}"
@@ -870,7 +909,7 @@ class Watcher:
     async def close(self):
         await self.ws.close()
         if self._reader is not None:
-            await asyncio.wait_for(self._reader, 5)
+            await asyncio.wait_for(self._reader, scaled(5))
 
     def abort(self):
         """Drop the TCP connection with no close handshake, as a client whose node died sees it."""
@@ -910,7 +949,8 @@ class WsPublisher:
 
     @classmethod
     async def open(cls, node, room, name):
-        ws = await harness.connect(node, f"?room={room}&name={name}&format=text", max_queue=None)
+        ws = await harness.connect(node, f"?room={room}&name={name}&format=text", max_queue=None,
+                                   open_timeout=scaled(OPEN_TIMEOUT))
         return cls(node, room, name, ws)
 
     async def _drain(self):
@@ -934,4 +974,4 @@ class WsPublisher:
 
     async def close(self):
         await self.ws.close()
-        await asyncio.wait_for(self._reader, 5)
+        await asyncio.wait_for(self._reader, scaled(5))
