@@ -18,20 +18,15 @@ Registry& registry() {
   return *instance;
 }
 
-Shard& register_shard() {
+}  // namespace
+
+Shard& detail::register_shard() {
   auto shard = std::make_unique<Shard>();
   Shard& mine = *shard;
   Registry& all = registry();
   const std::lock_guard lock(all.mutex);
   all.shards.push_back(std::move(shard));
   return mine;
-}
-
-}  // namespace
-
-Shard& this_thread_shard() {
-  thread_local Shard& shard = register_shard();
-  return shard;
 }
 
 std::array<std::uint64_t, series_count> totals() {

@@ -189,9 +189,23 @@ struct alignas(64) Shard {
   std::array<std::atomic<std::uint64_t>, series_count> values{};
 };
 
-// The calling thread's shard, registered on its first count and kept for the life of the process (a
-// thread that ends leaves its counts in the sums: counters never go back).
-Shard& this_thread_shard();
+namespace detail {
+// The calling thread's shard, or null before its first count. constinit: no dynamic initialisation, so an
+// access is one thread-pointer-relative load, with no guard and no call (a `thread_local Shard&` initialised
+// by a function cost a call and a guard check per count: +9.5 instructions per delivery under callgrind,
+// docs/performance.md).
+constinit inline thread_local Shard* shard = nullptr;
+// Registers a shard for the calling thread, kept for the life of the process (a thread that ends leaves its
+// counts in the sums: counters never go back).
+Shard& register_shard();
+}  // namespace detail
+
+inline Shard& this_thread_shard() {
+  Shard* shard = detail::shard;
+  if (shard == nullptr) [[unlikely]]
+    shard = detail::shard = &detail::register_shard();
+  return *shard;
+}
 
 // Any thread.
 inline void add(Series series, std::uint64_t amount = 1) {
