@@ -1,6 +1,7 @@
 // Typed configuration of chatd. Every field has the default documented in docs/config.md and chat.yaml.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,8 +22,25 @@ struct Listen {
   std::uint16_t port = 8080;          // 0 = any free port (the chosen one is logged)
 };
 
+// An address or a network (CIDR), as 16 bytes: an IPv4 one as its v4-mapped IPv6 form (::ffff:a.b.c.d), with
+// its prefix length counted in those 128 bits, so one comparison serves both families.
+struct Network {
+  std::array<std::uint8_t, 16> address{};
+  unsigned prefix_bits = 128;
+  std::string text;  // as written, for messages
+  bool contains(const std::array<std::uint8_t, 16>& other) const;
+};
+
 struct Server {
   unsigned threads = 0;  // 0 = one per core
+  // Reverse proxies whose forwarded_header names the client (docs/deploy.md). From any other peer it is
+  // ignored.
+  std::vector<Network> trusted_proxies;
+  // The one header the proxies write. Only that one is read: a proxy passes the other through as the client
+  // sent it (Caddy 2.6 replaces X-Forwarded-For but forwards a client's Forwarded untouched), so believing
+  // both would let a client name itself.
+  enum class ForwardedHeader { x_forwarded_for, forwarded };
+  ForwardedHeader forwarded_header = ForwardedHeader::x_forwarded_for;
 };
 
 // The default of each path is written here; the key each is read from is in route_keys below.

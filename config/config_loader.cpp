@@ -69,6 +69,15 @@ ConfigError::ConfigError(std::string file, std::string key, int line, int column
       line_(line),
       column_(column) {}
 
+bool Network::contains(const std::array<std::uint8_t, 16>& other) const {
+  const unsigned whole = prefix_bits / 8;
+  if (std::memcmp(address.data(), other.data(), whole) != 0) return false;
+  const unsigned rest = prefix_bits % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (address[whole] & mask) == (other[whole] & mask);
+}
+
 bool is_valid_room_name(std::string_view name) {
   constexpr std::size_t max_room_name_length = 64;
   if (name.empty() || name.size() > max_room_name_length) return false;
@@ -451,9 +460,59 @@ class Loader {
   }
 
   void read_server(const Field& field, Server& server) const {
-    const Section section = read_map(field, {"threads"});
+    const Section section = read_map(field, {"threads", "trusted_proxies", "forwarded_header"});
     if (const Field* threads = section.find("threads"))
       server.threads = static_cast<unsigned>(whole_number(*threads, 0, 1024));
+    if (const Field* proxies = section.find("trusted_proxies")) {
+      for (const Field& item :
+           list_items(*proxies, "a list of addresses or networks such as [127.0.0.1, 10.0.0.0/8]"))
+        server.trusted_proxies.push_back(network(item));
+    }
+    if (const Field* header = section.find("forwarded_header")) {
+      one_of(*header, server.forwarded_header,
+             {{"x-forwarded-for", Server::ForwardedHeader::x_forwarded_for},
+              {"forwarded", Server::ForwardedHeader::forwarded}});
+    }
+  }
+
+  // "10.0.0.0/8", "fd00::/8", or one address ("127.0.0.1", "::1": the whole prefix). IP literals only, as
+  // listen.address: a proxy is trusted by where its packets come from, not by a name.
+  Network network(const Field& field) const {
+    const std::string expected = "an IP address or a network such as 10.0.0.0/8 or fd00::/8";
+    const std::string text = string_value(field, expected);
+    const std::size_t slash = text.find('/');
+    const std::string address = text.substr(0, slash);
+    Network network;
+    network.text = text;
+    unsigned family_bits = 128;
+    in_addr v4{};
+    in6_addr v6{};
+    if (inet_pton(AF_INET, address.c_str(), &v4) == 1) {
+      family_bits = 32;
+      network.address[10] = network.address[11] = 0xff;  // ::ffff:a.b.c.d
+      std::memcpy(network.address.data() + 12, &v4, 4);
+    } else if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+      std::memcpy(network.address.data(), &v6, 16);
+    } else {
+      fail_expected(field, expected, "'" + address + "' is not an IP address (hostnames are not resolved)");
+    }
+    unsigned bits = family_bits;
+    if (slash != std::string::npos) {
+      const std::string_view digits = std::string_view(text).substr(slash + 1);
+      const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
+      if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() ||
+          bits > family_bits)
+        fail_expected(field, expected,
+                      "the prefix length must be a whole number from 0 to " + std::to_string(family_bits));
+    }
+    network.prefix_bits = bits + (128 - family_bits);
+    // Host bits set (10.1.2.3/8) are a typo more often than not: say which network was meant.
+    Network masked = network;
+    for (unsigned bit = network.prefix_bits; bit < 128; ++bit)
+      masked.address[bit / 8] &= ~(0x80 >> (bit % 8));
+    if (masked.address != network.address)
+      fail_expected(field, expected, "host bits are set after the /" + std::to_string(bits) + " prefix");
+    return network;
   }
 
   void read_routes(const Field& field, Routes& routes) const {

@@ -17,6 +17,7 @@
 #include "protocol/uri.hpp"
 #include "server/core/log.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
+#include "server/http/client_address.hpp"
 #include "server/http/outcome.hpp"
 #include "server/http/request.hpp"
 #include "server/http/request_rules.hpp"
@@ -206,7 +207,19 @@ asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request,
   Outcome outcome;
   const Route* route = context_.router.route(target.path, request.method(), outcome.response);
   if (!route) co_return outcome;
-  Request routed{request, target, leftover, peer_, address_, socket_, replies_, worker_, context_, *route};
+  // Behind a trusted proxy, the client it names is who the limiters and logs see (per request: a proxy's
+  // keep-alive connection carries many clients' requests).
+  // Without one, nothing is copied: the request refers to the connection's own strings.
+  const std::string* address = &address_;
+  const std::string* peer = &peer_;
+  std::string client_address, client_peer;
+  if (auto client = forwarded_client(request, context_.config.server, address_)) {
+    client_address = std::move(*client);
+    client_peer = client_address + " via " + peer_;
+    address = &client_address;
+    peer = &client_peer;
+  }
+  Request routed{request, target, leftover, *peer, *address, socket_, replies_, worker_, context_, *route};
   auto handling = route->binding.handler(routed);
   outcome = co_await std::move(handling);
   co_return outcome;

@@ -75,7 +75,10 @@ class ChatServer:
         # The folder the default static.root names, which chatd requires; empty, so nothing stray is served.
         os.mkdir(os.path.join(self._dir.name, "static"))
         # Two threads: enough to exercise the multi-threaded paths without hogging a shared machine.
-        config = "listen: { address: 127.0.0.1, port: 0 }\nserver: { threads: 2 }\n" + with_admin(extra_yaml)
+        # A test that writes its own server: section gives its threads too.
+        own_server = extra_yaml.startswith("server:") or "\nserver:" in extra_yaml
+        config = ("listen: { address: 127.0.0.1, port: 0 }\n" + ("" if own_server else "server: { threads: 2 }\n")
+                  + with_admin(extra_yaml))
         self._admin_added = bool(admin_yaml(extra_yaml))  # then start() waits for its port too
         self.admin_port = None
         with open(self.config_path, "w") as f:

@@ -975,3 +975,35 @@ limits: {max_queued_bytes: 64MiB, max_connections: 500, max_connections_per_ip: 
   CHECK(std::string(error_of("subscriber: {queue_bytes: 1000}").what()).find("1KiB to 1GiB") !=
         std::string::npos);
 }
+
+TEST_CASE("server.trusted_proxies: addresses and networks of either family, and what is refused") {
+  const auto proxies =
+      load_string("server: { trusted_proxies: [127.0.0.1, 10.0.0.0/8, \"::1\", \"fd00::/8\"] }")
+          .server.trusted_proxies;
+  REQUIRE(proxies.size() == 4);
+  CHECK(proxies[0].prefix_bits == 128);  // one IPv4 address: all 32 of its bits, after the 96 of ::ffff:
+  CHECK(proxies[1].prefix_bits == 104);
+  CHECK(proxies[1].text == "10.0.0.0/8");
+  CHECK(proxies[3].prefix_bits == 8);
+  CHECK(load_string("").server.trusted_proxies.empty());
+  const auto error = [](const std::string& yaml) {
+    try {
+      load_string(yaml, "test.yaml");
+    } catch (const ConfigError& refused) {
+      return std::string(refused.what());
+    }
+    return std::string("loaded");
+  };
+  const std::string expected = "expected an IP address or a network such as 10.0.0.0/8 or fd00::/8, got ";
+  CHECK(error("server: { trusted_proxies: [proxy.internal] }") ==
+        "test.yaml:1:29: server.trusted_proxies: " + expected +
+            "'proxy.internal' ('proxy.internal' is not an IP address (hostnames are not resolved))");
+  CHECK(error("server: { trusted_proxies: [10.0.0.0/33] }") ==
+        "test.yaml:1:29: server.trusted_proxies: " + expected +
+            "'10.0.0.0/33' (the prefix length must be a whole number from 0 to 32)");
+  CHECK(error("server: { trusted_proxies: [127.0.0.1, 10.1.2.3/8] }") ==
+        "test.yaml:1:40: server.trusted_proxies: " + expected +
+            "'10.1.2.3/8' (host bits are set after the /8 prefix)");
+  CHECK(error("server: { trusted_proxies: 127.0.0.1 }").find("server.trusted_proxies: expected a list") !=
+        std::string::npos);
+}
