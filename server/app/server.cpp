@@ -216,6 +216,7 @@ Levels Server::levels() {
   now.websocket_sessions = workers_.session_count();
   now.rooms = rooms_.size();
   now.history_pending_events = store_->pending_events();
+  now.history_failure = store_->failure();
   if (cluster_) {
     const auto links = cluster_->links();
     now.clustered = true;

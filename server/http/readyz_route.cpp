@@ -8,6 +8,10 @@ namespace chatd {
 asio::awaitable<Outcome> readyz_route(Request& request) {
   const auto& context = request.context;
   std::string problems = node_problems(context);
+  if (context.levels) {
+    if (const auto store = context.levels().history_failure; !store.empty())
+      problems += "history: " + store + "\n";
+  }
   if (context.degraded) problems += context.degraded();
   Outcome outcome;
   outcome.response.status = problems.empty() ? 200 : 503;

@@ -24,7 +24,8 @@ struct Levels {
   std::size_t websocket_sessions = 0;  // of which upgraded to WebSocket
   std::size_t rooms = 0;               // live rooms
   std::size_t history_pending_events = 0;
-  bool clustered = false;  // cluster.engine redis: the three below mean something
+  std::string history_failure;  // HistoryStore::failure: "" while commits succeed
+  bool clustered = false;       // cluster.engine redis: the three below mean something
   bool redis_command_up = false;
   bool redis_subscriber_up = false;
   double redis_round_trip_seconds = -1;  // the last probe's; negative before the first

@@ -51,6 +51,9 @@ class HistoryStore {
   // Any thread: events appended and not yet committed (chatd_history_pending_events). A store that writes
   // nothing has none.
   virtual std::size_t pending_events() { return 0; }
+  // Any thread: why events cannot be stored now (the writer's last commit failed: a full disk, a damaged
+  // file), or "" (GET /readyz). It clears once a commit succeeds again.
+  virtual std::string failure() { return {}; }
 };
 
 // Opens the store history.store names. Throws StoreError when the database cannot be opened, read or

@@ -231,6 +231,7 @@ void SqliteHistoryStore::run_writer() {
       ok = commit(batch);
     } catch (const std::exception& error) {  // memory ran out: the batch is lost, the writer goes on
       log::error("history: a commit failed: ", error.what());
+      commit_error_ = error.what();
       std::lock_guard lock(queue_mutex_);
       lost_events_ = true;
     }
@@ -242,6 +243,7 @@ void SqliteHistoryStore::run_writer() {
       std::lock_guard lock(queue_mutex_);
       events = writing_events_;
       writing_events_ = 0;
+      failure_ = ok ? std::string() : "the last commit to " + settings_.path + " failed: " + commit_error_;
     }
     metrics::add(ok ? metrics::Series::history_committed_events : metrics::Series::history_lost_events,
                  events);
@@ -250,6 +252,11 @@ void SqliteHistoryStore::run_writer() {
     }
     batch.clear();
   }
+}
+
+std::string SqliteHistoryStore::failure() {
+  std::lock_guard lock(queue_mutex_);
+  return failure_;
 }
 
 std::size_t SqliteHistoryStore::pending_events() {
@@ -318,6 +325,7 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
     std::size_t lost = 0;
     for (const auto& pending : batch) lost += pending.events.size();
     log::error("history: could not store ", lost, " event(s): ", error.what());
+    commit_error_ = error.what();
     std::lock_guard queue_lock(queue_mutex_);
     lost_events_ = true;
     return false;

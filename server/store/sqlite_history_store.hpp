@@ -28,6 +28,7 @@ class SqliteHistoryStore : public HistoryStore {
               Committed committed) override;
   void close() override;
   std::size_t pending_events() override;
+  std::string failure() override;
 
   // After a run that did not close the store, every room's ids jump ahead by this much: no id a client
   // may have seen before the crash is given to another event. It is also the most events the writer
@@ -67,6 +68,8 @@ class SqliteHistoryStore : public HistoryStore {
   std::vector<Pending> pending_;
   std::size_t pending_events_ = 0;
   std::size_t writing_events_ = 0;  // in the transaction the writer is committing
+  std::string failure_;             // under queue_mutex_: why the last commit failed, "" when it did not
+  std::string commit_error_;        // writer thread: what the failed commit said
   std::chrono::steady_clock::time_point first_pending_at_{};
   bool closing_ = false;
   bool closed_ = false;

@@ -1,6 +1,10 @@
 // The history stores on their own: SQLite in a temporary folder, and the memory store. No sockets.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
 
 #include <chrono>
 #include <filesystem>
@@ -149,4 +153,39 @@ TEST_CASE("memory store: nothing is kept, every load is a new history, appends a
   bool committed = false;
   store->append("r", {event(1, EventType::message, "a", "b")}, 1, [&](bool ok) { committed = ok; });
   CHECK(committed);
+}
+
+// A disk that fills: the file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored so a write past it fails with EFBIG
+// instead of killing the process) stops the writer's next commit; failure() says so (GET /readyz) and clears
+// once a commit succeeds again.
+TEST_CASE("SQLite store: a commit that fails is reported by failure() until one succeeds") {
+  TempFolder folder;
+  const auto settings = sqlite_at(folder.file("chat.db"));
+  auto store = chatd::open_history_store(settings);
+  store->load("r");
+  REQUIRE(append_and_wait(*store, "r", {event(1, EventType::message, "a", "first")}, 1));
+  CHECK(store->failure().empty());
+
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit previous{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &previous) == 0);
+  std::uintmax_t largest = 0;
+  for (const auto& entry : fs::directory_iterator(folder.file("")))
+    largest = std::max(largest, entry.file_size());
+  rlimit tight = previous;
+  tight.rlim_cur = largest;  // nothing may grow
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &tight) == 0);
+  std::vector<SharedEvent> big;
+  for (std::uint64_t id = 2; id < 40; ++id)
+    big.push_back(event(id, EventType::message, "a", std::string(60000, 'x')));
+  const bool stored = append_and_wait(*store, "r", std::move(big), 1);
+  const std::string failure = store->failure();
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &previous) == 0);
+  std::signal(SIGXFSZ, previous_handler);
+  CHECK_FALSE(stored);
+  CHECK(failure.find("the last commit to " + settings.path + " failed: ") == 0);
+
+  REQUIRE(append_and_wait(*store, "r", {event(40, EventType::message, "a", "after")}, 1));
+  CHECK(store->failure().empty());
+  store->close();
 }
