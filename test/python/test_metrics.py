@@ -352,5 +352,35 @@ def main():
     return harness.main(globals())
 
 
+def test_redis_links_and_readiness_when_clustered():
+    import cluster_support  # a real redis-server on a free port (test/python/cluster_support.py)
+    with cluster_support.Cluster(nodes=1) as cluster:
+        node = cluster.nodes[0]
+
+        def gauges():
+            return samples(scrape(node))
+
+        # The probe goes every second: its round trip is there within two.
+        wait_until(lambda: "chatd_redis_round_trip_seconds" in gauges(), cluster_support.scaled(3), "a probe")
+        now = gauges()
+        assert now['chatd_redis_link_up{link="command"}'] == 1 and now['chatd_redis_link_up{link="subscriber"}'] == 1
+        assert 0 < now["chatd_redis_round_trip_seconds"] < 1, now["chatd_redis_round_trip_seconds"]
+        promtool_accepts(scrape(node))
+        assert harness.curl(node.admin("/readyz")).status == 200
+        cluster.redis.kill()
+        wait_until(lambda: gauges()['chatd_redis_link_up{link="command"}'] == 0, cluster_support.scaled(5),
+                   "the command link seen down")
+        down = harness.curl(node.admin("/readyz"))
+        assert down.status == 503, (down.status, down.body)
+        assert re.search(rb"Redis at 127\.0\.0\.1:\d+ is unavailable \(commands\)", down.body), down.body
+        # Alive all the same: /healthz says degraded with 200 (keep the process, send traffic elsewhere).
+        assert harness.curl(node.http("/healthz")).status == 200
+        cluster.redis.start()
+        wait_until(lambda: harness.curl(node.admin("/readyz")).status == 200, cluster_support.scaled(10),
+                   "ready again once Redis is back")
+        back = gauges()
+        assert back['chatd_redis_link_up{link="command"}'] == 1 and back['chatd_redis_link_up{link="subscriber"}'] == 1
+
+
 if __name__ == "__main__":
     sys.exit(main())
