@@ -53,8 +53,9 @@ const ui = {
   loginView: $('login-view'), loginForm: $('login-form'), loginName: $('login-name'),
   loginPassword: $('login-password'), loginSubmit: $('login-submit'), loginNotice: $('login-notice'),
   loginError: $('login-error'), noticeView: $('notice-view'), notice: $('notice'),
+  people: $('people'), peopleSummary: $('people-summary'), peopleList: $('people-list'),
 };
-ui.chatParts = [ui.joinForm, ui.statusBar, ui.log.parentElement, ui.sendForm];
+ui.chatParts = [ui.joinForm, ui.statusBar, ui.people, ui.log.parentElement, ui.sendForm];
 
 // Who the server says we are. mode: the server's auth.mode (GET /login). token: only a JWT handed over in
 // the URL fragment (jwt mode), sent as Authorization: Bearer and ?token=. A password login's token is never
@@ -71,6 +72,11 @@ const conn = {
   reload: null,
 };
 const roomStates = new Map(); // room -> { lastId, epoch }
+// Who is online in conn.room: GET /presence when a socket opens, then its join and leave events.
+// inflight: while that answer is awaited, the join and leave events that came meanwhile, applied after it
+// in order (the last one for a name is the newest word on it, whichever side of the answer it was).
+// generation: a newer request (or a room change) makes an older answer count for nothing.
+const presence = { online: new Set(), inflight: null, generation: 0 };
 const utf8 = new TextEncoder();
 let maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
 let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
@@ -161,6 +167,7 @@ function join(name, room) {
   if (room !== conn.room) {
     const left = conn.room;
     clearLog();
+    clearPeople();
     roomStates.delete(room); // the list is empty again, so replay from scratch is wanted
     // What was typed for the room left behind must not go to this one.
     returnToDraft(conn.outbox.splice(0), `Not sent to #${left}: your messages are back in the message box.`);
@@ -261,7 +268,7 @@ async function reloadAfterReset(reload) {
     addSystemRow('The earlier events of this room could not be reloaded; new ones are shown below.');
   }
   // Live events that came meanwhile: those the page already held are dropped by id.
-  for (const event of reload.events) handleEvent(event);
+  for (const event of reload.events) handleEvent(event, true);
   if (state.lastId == null) state.lastId = reload.last;
   for (const text of conn.outbox) addPendingRow(text);
 }
@@ -314,6 +321,94 @@ function onOpen() {
   conn.openedAt = Date.now();
   setStatus('ok', `Connected to #${conn.room} as ${conn.name}`);
   flushOutbox();
+  loadPresence();
+}
+
+// ---- who is online ----
+
+// Asked on every (re)join: while the page was away, people came and went without it seeing their events.
+async function loadPresence() {
+  const room = conn.room;
+  const generation = ++presence.generation;
+  presence.inflight = [];
+  let users = null;
+  try {
+    const response = await fetch(`/presence?room=${encodeURIComponent(room)}`,
+      { cache: 'no-store', headers: authHeaders() });
+    const body = response.ok ? await response.json() : null;
+    if (body && Array.isArray(body.users)) users = body.users;
+  } catch (error) {
+    console.warn('chatd: no presence', error);
+  }
+  if (generation !== presence.generation || room !== conn.room) return; // superseded
+  const meanwhile = presence.inflight;
+  presence.inflight = null;
+  // Without an answer the list stays what the events made it.
+  if (users) presence.online = new Set(users.map((user) => user?.name).filter((name) => typeof name === 'string'));
+  if (isOpen()) presence.online.add(conn.name); // our socket is in the room
+  for (const event of meanwhile) applyPresence(event);
+  renderPeople();
+}
+
+function notePresence(event) {
+  if (typeof event.name !== 'string') return;
+  if (presence.inflight) return presence.inflight.push(event);
+  applyPresence(event);
+  renderPeople();
+}
+
+function applyPresence(event) {
+  if (event.type === 'join') presence.online.add(event.name);
+  else presence.online.delete(event.name);
+}
+
+function clearPeople() {
+  presence.generation += 1;
+  presence.inflight = null;
+  presence.online = new Set();
+  renderPeople();
+}
+
+function renderPeople() {
+  const names = [...presence.online].sort((a, b) => a.localeCompare(b));
+  ui.peopleSummary.textContent = names.length ? `${names.length} online: ${names.join(', ')}` : 'Online';
+  ui.peopleList.replaceChildren(...names.map((name) => {
+    const item = element('li', name === conn.name ? 'person own-name' : 'person', name);
+    if (name === conn.name) item.append(' ', element('span', 'note', '(you)'));
+    return item;
+  }));
+}
+
+// "alice", "alice and bob", "alice, bob and carol", "alice, bob and 3 others".
+function listNames(names) {
+  if (names.length <= 1) return names.join('');
+  if (names.length <= 3) return `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  const others = names.length - 2;
+  return `${names.slice(0, 2).join(', ')} and ${others} others`;
+}
+
+// Comings and goings in a row (no message between them) share one line. Who left and came back in it (a
+// reload) is in neither list; who came and went again, likewise. A line left with nobody goes away.
+function addPresenceRow(event) {
+  if (typeof event.name !== 'string') return;
+  let row = ui.log.lastElementChild;
+  if (!row || !row.classList.contains('presence')) {
+    row = element('div', 'row sys presence');
+    row.presenceRun = { joined: [], left: [] };
+    row.append(timeElement(event.ts), element('div', 'body'));
+    appendRow(row);
+  }
+  const { joined, left } = row.presenceRun;
+  const [same, other] = event.type === 'join' ? [joined, left] : [left, joined];
+  const back = other.indexOf(event.name);
+  if (back !== -1) other.splice(back, 1);
+  else if (!same.includes(event.name)) same.push(event.name);
+  if (!joined.length && !left.length) return row.remove();
+  const parts = [];
+  if (joined.length) parts.push(`${listNames(joined)} joined`);
+  if (left.length) parts.push(`${listNames(left)} left`);
+  row.lastElementChild.textContent = parts.join('; ');
+  row.firstElementChild.replaceWith(timeElement(event.ts));
 }
 
 function onClose(event) {
@@ -422,20 +517,23 @@ function handleLive(event) {
   if (event.room != null && event.room !== conn.room) return;
   if (event.type === 'reset') return onReset(event);
   const reload = conn.reload;
-  if (!reload || event.type === 'recovered') return handleEvent(event);
+  if (!reload || event.type === 'recovered') return handleEvent(event, true);
   reload.events.push(event);
   if (reload.events.length > MAX_ROWS) reload.events.shift(); // the list would drop them anyway
 }
 
-function handleEvent(event) {
+// live: from the socket (the online list follows it), not from /history (who came and went long ago).
+function handleEvent(event, live = false) {
   if (event.room != null && event.room !== conn.room) return;
   if (event.type === 'recovered') return onRecovered(event);
   if (!acceptSequence(event)) return;
   if (event.type === 'message') {
     confirmEcho(event);
     addMessageRow(event);
-  } else if (event.type === 'join') addSystemRow(`${event.name} joined`, event.ts);
-  else if (event.type === 'leave') addSystemRow(`${event.name} left`, event.ts);
+  } else if (event.type === 'join' || event.type === 'leave') {
+    if (live) notePresence(event);
+    addPresenceRow(event);
+  }
   // Other types come from newer servers; skipping them keeps this page working.
 }
 
@@ -675,6 +773,7 @@ function leaveChat() {
   stopRetryTimers();
   dropSocket();
   clearLog();
+  clearPeople();
   roomStates.clear();
   conn.room = conn.name = '';
   conn.outbox = [];

@@ -14,7 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,9 @@ const SERVER_MESSAGE_LIMIT = 1024; // limits.max_message_size of the server unde
 const PAGE_DEFAULT_LIMIT = 65536; // what the page assumes without word from the server (the server's default)
 const WAIT_MS = Number(process.env.BROWSER_TEST_WAIT_MS) || 15000; // per awaited condition; ASan is slow
 const REDIS_SERVER = process.env.REDIS_SERVER || '/usr/bin/redis-server';
+// One PNG per test of the page's features, kept by CI as artefacts (meson sets it to build/browser-screenshots).
+const SCREENSHOTS = process.env.BROWSER_SCREENSHOTS || path.join(process.cwd(), 'browser-screenshots');
+const PHONE = { width: 375, height: 700 }; // the narrow screen every feature must work on
 
 // ---- the server: the real binary, restartable on the same port and database ----
 
@@ -258,8 +261,8 @@ class Relay {
 // ---- pages ----
 
 class ChatPage {
-  static async open(browser, origin, room, name) {
-    const context = await browser.newContext();
+  static async open(browser, origin, room, name, { viewport } = {}) {
+    const context = await browser.newContext(viewport ? { viewport } : {});
     const page = await context.newPage();
     const chat = new ChatPage(context, page, name);
     await page.goto(origin.url(`#room=${room}&name=${name}`));
@@ -369,6 +372,28 @@ class ChatPage {
       const node = document.getElementById('send-error');
       return node && !node.hidden ? node.textContent : '';
     });
+  }
+
+  // Names in the online list.
+  online() {
+    return this.page.$$eval('#people-list .person', (nodes) => nodes.map((n) => n.firstChild.textContent));
+  }
+
+  async waitOnline(expected) {
+    await this.until(`listing ${JSON.stringify(expected)} online`,
+      async () => JSON.stringify(await this.online()) === JSON.stringify(expected));
+  }
+
+  // Nothing wider than the screen (a 375 px phone): no sideways scrolling.
+  async expectNoSidewaysScroll() {
+    const [scroll, client] = await this.page.evaluate(
+      () => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    expect(scroll <= client, `${this.name}: the page is ${scroll} px wide on a ${client} px screen`);
+  }
+
+  async screenshot(name) {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await this.page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
   }
 
   close() {
@@ -578,6 +603,48 @@ async function testLostHistoryReloadsTheList({ browser, server }) {
   }
 }
 
+// ---- the page's features (issue 13): on a 375 px wide screen ----
+
+// The online list comes from /presence and follows join and leave; a reload is no new row for the others.
+async function testOnlineListFollowsPeople({ browser, server }) {
+  const room = freshRoom('online');
+  const alice = await ChatPage.open(browser, server, room, 'alice', { viewport: PHONE });
+  let bob = null;
+  try {
+    await alice.waitOnline(['alice']);
+    bob = await ChatPage.open(browser, server, room, 'bob', { viewport: PHONE });
+    await bob.waitOnline(['alice', 'bob']); // bob's from /presence: alice joined before him
+    await alice.waitOnline(['alice', 'bob']); // alice's from bob's join event
+    await bob.type('hello from bob');
+    await alice.waitRow('bob', 'hello from bob');
+    const noticesBefore = await alice.notices();
+
+    // A reload is a leave and a join (or neither, when the new socket comes first): no line for alice.
+    await bob.page.reload();
+    await bob.waitConnected(2);
+    await bob.waitOnline(['alice', 'bob']);
+    await bob.type('bob after the reload');
+    await alice.waitRow('bob', 'bob after the reload');
+    expectEqual(await alice.notices(), noticesBefore, "alice's join and leave lines after bob's reload");
+    expectEqual(await alice.online(), ['alice', 'bob'], "alice's online list after bob's reload");
+
+    // The list opens from the keyboard alone.
+    await alice.page.focus('#people summary');
+    await alice.page.keyboard.press('Enter');
+    expect(await alice.page.evaluate(() => document.getElementById('people').open), 'Enter did not open the list');
+    await alice.expectNoSidewaysScroll();
+
+    await bob.close();
+    bob = null;
+    await alice.waitOnline(['alice']);
+    await alice.until('saying bob left', async () => (await alice.notices()).at(-1) === 'bob left');
+    await alice.screenshot('online-list-follows-people');
+  } finally {
+    await bob?.close();
+    await alice.close();
+  }
+}
+
 const TESTS = [
   ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
   ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
@@ -585,6 +652,7 @@ const TESTS = [
   ['server-refusal-is-not-a-loop', testServerRefusalIsNotALoop],
   ['typed-while-disconnected-is-sent-once', testTypedWhileDisconnectedIsSentOnce],
   ['removed-by-an-operator-does-not-reconnect', testRemovedByAnOperatorDoesNotReconnect],
+  ['online-list-follows-people', testOnlineListFollowsPeople],
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
