@@ -54,6 +54,7 @@ const ui = {
   loginPassword: $('login-password'), loginSubmit: $('login-submit'), loginNotice: $('login-notice'),
   loginError: $('login-error'), noticeView: $('notice-view'), notice: $('notice'),
   people: $('people'), peopleSummary: $('people-summary'), peopleList: $('people-list'),
+  olderBar: $('older-bar'), older: $('older'), olderEnd: $('older-end'),
 };
 ui.chatParts = [ui.joinForm, ui.statusBar, ui.people, ui.log.parentElement, ui.sendForm];
 
@@ -77,6 +78,12 @@ const roomStates = new Map(); // room -> { lastId, epoch }
 // in order (the last one for a name is the newest word on it, whichever side of the answer it was).
 // generation: a newer request (or a room change) makes an older answer count for nothing.
 const presence = { online: new Set(), inflight: null, generation: 0 };
+// Paging back through /history. before: the next older page's `before` (the server's next_before, or the
+// oldest id the list still holds once it dropped its oldest rows), null when there is none or it is not known.
+// reached: the server said nothing older is retained. loading: the request under way (a newer one, or a
+// cleared list, makes its answer count for nothing).
+const older = { before: null, reached: false, loading: null };
+const HISTORY_PAGE = 100;
 const utf8 = new TextEncoder();
 let maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
 let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
@@ -200,8 +207,12 @@ function reloadRoom(notice) {
 }
 
 function clearLog() {
-  ui.log.replaceChildren();
+  ui.log.replaceChildren(ui.olderBar); // the bar stays first; rows come after it
   ui.jump.hidden = true;
+  older.before = null;
+  older.reached = false;
+  older.loading = null;
+  renderOlder();
 }
 
 async function loadHistory(room) {
@@ -209,13 +220,23 @@ async function loadHistory(room) {
   if (!body || room !== conn.room) return;
   roomState().epoch = String(body.epoch);
   for (const event of body.events) handleEvent(event);
+  learnOlder(body);
 }
 
-// The room's newest page of history: { epoch, events }, or null. 404: nobody has used this room yet, so
-// there is nothing to show; the subscription learns the epoch. Other failures: live events still work.
-async function fetchHistory(room) {
+// A page of /history tells where the next older one starts (next_before), or that there is none (null).
+function learnOlder(body) {
+  older.before = Number.isSafeInteger(body.next_before) ? body.next_before : null;
+  older.reached = body.next_before === null;
+  renderOlder();
+}
+
+// The room's newest page of history (or the one below `before`): { epoch, events, next_before }, or null.
+// 404: nobody has used this room yet, so there is nothing to show; the subscription learns the epoch. Other
+// failures: live events still work.
+async function fetchHistory(room, before = null) {
   try {
-    const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=100`,
+    const page = before == null ? '' : `&before=${before}`;
+    const response = await fetch(`/history?room=${encodeURIComponent(room)}&limit=${HISTORY_PAGE}${page}`,
       { cache: 'no-store', headers: authHeaders() });
     if (!response.ok) return null;
     const body = await response.json();
@@ -263,6 +284,7 @@ async function reloadAfterReset(reload) {
   if (body) {
     state.lastId = null; // the page's ids, whatever they are, are the new start
     for (const event of body.events) handleEvent(event);
+    learnOlder(body);
   } else {
     state.lastId = reload.last;
     addSystemRow('The earlier events of this room could not be reloaded; new ones are shown below.');
@@ -389,14 +411,17 @@ function listNames(names) {
 
 // Comings and goings in a row (no message between them) share one line. Who left and came back in it (a
 // reload) is in neither list; who came and went again, likewise. A line left with nobody goes away.
-function addPresenceRow(event) {
+// container: the log (a live or newest event), or the fragment of an older page being put together.
+function addPresenceRow(event, container = ui.log) {
   if (typeof event.name !== 'string') return;
-  let row = ui.log.lastElementChild;
+  let row = container.lastElementChild;
   if (!row || !row.classList.contains('presence')) {
     row = element('div', 'row sys presence');
     row.presenceRun = { joined: [], left: [] };
+    if (Number.isSafeInteger(event.id)) row.dataset.id = String(event.id);
     row.append(timeElement(event.ts), element('div', 'body'));
-    appendRow(row);
+    if (container === ui.log) appendRow(row);
+    else container.append(row);
   }
   const { joined, left } = row.presenceRun;
   const [same, other] = event.type === 'join' ? [joined, left] : [left, joined];
@@ -585,7 +610,13 @@ function timeElement(ts) {
 }
 
 function addMessageRow(event) {
-  appendRow(messageRow(event.name ?? '?', event.text ?? '', event.ts));
+  appendRow(eventMessageRow(event));
+}
+
+function eventMessageRow(event) {
+  const row = messageRow(event.name ?? '?', event.text ?? '', event.ts);
+  if (Number.isSafeInteger(event.id)) row.dataset.id = String(event.id);
+  return row;
 }
 
 // A message typed while disconnected, shown until it is sent (the server's echo then shows it for real).
@@ -613,9 +644,68 @@ function addSystemRow(text, ts) {
 function appendRow(row) {
   const follow = isNearBottom();
   ui.log.append(row);
-  while (ui.log.childElementCount > MAX_ROWS) ui.log.firstElementChild.remove();
+  if (ui.log.childElementCount - 1 > MAX_ROWS) dropOldestRows();
   if (follow) scrollToBottom();
   else ui.jump.hidden = false;
+}
+
+// Keeps the list at MAX_ROWS. What is dropped can be paged back in: "Load older" then starts below the
+// oldest id still shown.
+function dropOldestRows() {
+  while (ui.log.childElementCount - 1 > MAX_ROWS) ui.olderBar.nextElementSibling.remove();
+  const oldest = ui.log.querySelector('.row[data-id]');
+  if (!oldest) return;
+  older.before = Number(oldest.dataset.id);
+  older.reached = false;
+  renderOlder();
+}
+
+// ---- older history: "Load older messages" at the top of the list ----
+
+function renderOlder() {
+  ui.older.hidden = older.before == null;
+  ui.olderEnd.hidden = older.before != null || !older.reached;
+  ui.olderBar.hidden = ui.older.hidden && ui.olderEnd.hidden;
+}
+
+async function loadOlder() {
+  const { room } = conn;
+  const { before } = older;
+  if (before == null || older.loading) return;
+  const request = {};
+  older.loading = request;
+  // aria-disabled, not disabled: a disabled button would drop the keyboard focus.
+  ui.older.setAttribute('aria-disabled', 'true');
+  ui.older.textContent = 'Loading older messages…';
+  const body = await fetchHistory(room, before);
+  if (older.loading !== request || room !== conn.room) return; // the list was cleared or replaced meanwhile
+  older.loading = null;
+  ui.older.removeAttribute('aria-disabled');
+  ui.older.textContent = 'Load older messages';
+  if (!body) {
+    ui.older.textContent = 'Could not load older messages: try again';
+    return;
+  }
+  if (String(body.epoch) !== roomState().epoch) {
+    // Another epoch's page: not the history this list belongs to (a `reset` is on its way).
+    older.before = null;
+    older.reached = false;
+    return renderOlder();
+  }
+  const hadFocus = document.activeElement === ui.older;
+  // The row at the top stays where it is on screen: the older rows grow the list above it.
+  const anchor = ui.olderBar.nextElementSibling;
+  const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+  const page = document.createDocumentFragment();
+  for (const event of body.events) {
+    if (!Number.isSafeInteger(event.id) || event.id >= before) continue;
+    if (event.type === 'message') page.append(eventMessageRow(event));
+    else if (event.type === 'join' || event.type === 'leave') addPresenceRow(event, page);
+  }
+  ui.olderBar.after(page);
+  learnOlder(body);
+  if (anchor) ui.log.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+  if (hadFocus && ui.older.hidden) ui.log.focus(); // nothing older: the button is gone, the list keeps the focus
 }
 
 // ---- scrolling: follow new events only if the reader is already at the end ----
@@ -1027,6 +1117,7 @@ function init() {
   ui.message.addEventListener('input', () => showSendError(''));
   ui.log.addEventListener('scroll', onLogScroll, { passive: true });
   ui.jump.addEventListener('click', onJumpClick);
+  ui.older.addEventListener('click', loadOlder);
   ui.retry.addEventListener('click', retryNow);
   window.addEventListener('hashchange', onHashChange);
   // Waiting out the back-off is pointless once the network is back.

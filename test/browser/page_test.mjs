@@ -645,6 +645,44 @@ async function testOnlineListFollowsPeople({ browser, server }) {
   }
 }
 
+// "Load older" pages back through /history (before=, next_before) to the first of 300 messages, from the
+// keyboard, and the row that was at the top stays where it was on screen.
+async function testLoadOlderReachesTheFirstMessage({ browser, server }) {
+  const room = freshRoom('older');
+  const sent = Array.from({ length: 300 }, (_, i) => `old message ${i + 1}`);
+  for (const text of sent) expectEqual(await server.publish(room, 'poster', text), 202, 'POST /publish');
+  const page = await ChatPage.open(browser, server, room, 'gina', { viewport: PHONE });
+  try {
+    await page.waitMessages(sent.slice(-100), prefixed('old message'));
+    expectEqual(await page.messages(), sent.slice(-100), 'the first page');
+    const topOf = (text) => page.page.evaluate((t) => {
+      const row = [...document.querySelectorAll('#log .row.msg')].find((r) => r.querySelector('.text').textContent === t);
+      return row.getBoundingClientRect().top;
+    }, text);
+    for (let pages = 1; await page.page.isVisible('#older'); pages += 1) {
+      expect(pages <= 3, 'still a "Load older" button after 3 pages of 100');
+      const shown = (await page.messages()).length;
+      const first = (await page.messages())[0];
+      await page.page.focus('#older'); // scrolls it into view, as Tab would
+      const before = await topOf(first);
+      await page.page.keyboard.press('Enter');
+      await page.until(`showing more than ${shown} messages`, async () => (await page.messages()).length > shown);
+      const after = await topOf(first);
+      expect(Math.abs(after - before) <= 1, `the row "${first}" moved from ${before} to ${after} px`);
+    }
+    expectEqual(await page.messages(), sent, 'the whole list after paging back');
+    // The button is gone, and the focus is on the list: Home scrolls it to its start.
+    expectEqual(await page.page.evaluate(() => document.activeElement.id), 'log', 'the focus after the last page');
+    await page.page.keyboard.press('Home');
+    await page.until('scrolled to the start', () => page.page.evaluate(() => document.getElementById('log').scrollTop === 0));
+    await page.waitShown('#older-end', /beginning/);
+    await page.expectNoSidewaysScroll();
+    await page.screenshot('load-older-reaches-the-first-message');
+  } finally {
+    await page.close();
+  }
+}
+
 const TESTS = [
   ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
   ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
@@ -653,6 +691,7 @@ const TESTS = [
   ['typed-while-disconnected-is-sent-once', testTypedWhileDisconnectedIsSentOnce],
   ['removed-by-an-operator-does-not-reconnect', testRemovedByAnOperatorDoesNotReconnect],
   ['online-list-follows-people', testOnlineListFollowsPeople],
+  ['load-older-reaches-the-first-message', testLoadOlderReachesTheFirstMessage],
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
