@@ -630,9 +630,65 @@ function addPendingRow(text) {
 function messageRow(name, text, ts) {
   const row = element('div', name === conn.name ? 'row msg own' : 'row msg');
   const body = element('div', 'body');
-  body.append(element('span', 'who', name), ' ', element('span', 'text', text));
+  const textNode = element('span', 'text');
+  appendLinkified(textNode, String(text));
+  body.append(element('span', 'who', name), ' ', textNode);
   row.append(timeElement(ts), body);
   return row;
+}
+
+// Appends `text` to `parent` as text nodes, with every http: or https: URL in it as a link that opens in a
+// new tab and tells the target nothing (no opener, no referrer). Nothing is ever parsed as HTML; other schemes
+// (javascript:, data:, file:) are never links.
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+const TRAILING = /[.,;:!?'"’”)\]}>]+$/;
+
+function appendLinkified(parent, text) {
+  let from = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    let candidate = match[0];
+    // Punctuation that ends a sentence is not part of the URL; a closing bracket is, when it has its opener.
+    const trail = TRAILING.exec(candidate);
+    if (trail) {
+      let keep = candidate.length - trail[0].length;
+      const tail = trail[0];
+      for (let i = 0; i < tail.length; i += 1) {
+        const closer = tail[i];
+        const opener = { ')': '(', ']': '[', '}': '{' }[closer];
+        const head = candidate.slice(0, keep);
+        if (opener && count(head, opener) > count(head, closer)) keep += 1;
+        else break;
+      }
+      candidate = candidate.slice(0, keep);
+    }
+    const url = safeUrl(candidate);
+    if (!url) continue;
+    if (match.index > from) parent.append(text.slice(from, match.index));
+    const link = document.createElement('a');
+    link.href = url;
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    link.textContent = candidate;
+    parent.append(link);
+    from = match.index + candidate.length;
+  }
+  if (from < text.length) parent.append(text.slice(from));
+}
+
+function count(text, char) {
+  let n = 0;
+  for (const c of text) if (c === char) n += 1;
+  return n;
+}
+
+// The URL as the browser would resolve it, or null unless it is http: or https: with a host.
+function safeUrl(candidate) {
+  try {
+    const url = new URL(candidate);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 function addSystemRow(text, ts) {

@@ -683,6 +683,48 @@ async function testLoadOlderReachesTheFirstMessage({ browser, server }) {
   }
 }
 
+// http: and https: URLs in a message are links (new tab, no opener, no referrer); anything else, markup
+// included, is the text it was.
+async function testLinksAreSafe({ browser, server }) {
+  const page = await ChatPage.open(browser, server, freshRoom('links'), 'hank', { viewport: PHONE });
+  try {
+    const target = server.url('/healthz');
+    const texts = [
+      `the health page: ${target}.`,
+      'javascript:alert(document.domain)',
+      'data:text/html,<script>alert(1)</script>',
+      '<a href="javascript:alert(1)">click</a> <img src=x onerror="window.injected=1"> <b>bold</b>',
+      'see (https://en.wikipedia.org/wiki/Foo_(bar)), then JAVASCRIPT://x%0aalert(1)',
+    ];
+    for (const text of texts) await page.type(text);
+    await page.waitMessages(texts, () => true);
+    expectEqual(await page.messages(), texts, 'the texts, character for character');
+    const links = await page.page.$$eval('#log .row.msg .text', (nodes) => nodes.map((n) =>
+      [...n.querySelectorAll('*')].map((e) => ({ tag: e.tagName, href: e.getAttribute('href'), rel: e.rel, target: e.target, text: e.textContent }))));
+    const link = (href, text = href) => ({ tag: 'A', href, rel: 'noopener noreferrer', target: '_blank', text });
+    expectEqual(links, [
+      [link(target)], // the full stop is the sentence's
+      [], [], [],
+      [link('https://en.wikipedia.org/wiki/Foo_(bar)')], // its own parentheses in, the sentence's out
+    ], 'the elements inside each message');
+    expect(!(await page.page.evaluate(() => 'injected' in window)), 'markup in a message ran');
+
+    // From the keyboard: Enter on the focused link opens it in a new tab that cannot reach back.
+    const opened = page.context.waitForEvent('page');
+    await page.page.focus(`#log a[href="${target}"]`);
+    await page.page.keyboard.press('Enter');
+    const tab = await opened;
+    await tab.waitForLoadState();
+    expectEqual(await tab.evaluate(() => [document.body.textContent.trim(), window.opener, document.referrer]),
+      ['ok', null, ''], '[the new tab\'s text, its opener, its referrer]');
+    await tab.close();
+    await page.expectNoSidewaysScroll();
+    await page.screenshot('links-are-safe');
+  } finally {
+    await page.close();
+  }
+}
+
 const TESTS = [
   ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
   ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
@@ -692,6 +734,7 @@ const TESTS = [
   ['removed-by-an-operator-does-not-reconnect', testRemovedByAnOperatorDoesNotReconnect],
   ['online-list-follows-people', testOnlineListFollowsPeople],
   ['load-older-reaches-the-first-message', testLoadOlderReachesTheFirstMessage],
+  ['links-are-safe', testLinksAreSafe],
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
