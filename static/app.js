@@ -84,6 +84,8 @@ const presence = { online: new Set(), inflight: null, generation: 0 };
 // cleared list, makes its answer count for nothing).
 const older = { before: null, reached: false, loading: null };
 const HISTORY_PAGE = 100;
+// Messages of one author this close together (and no other row between them) show the name once.
+const GROUP_GAP_MS = 5 * 60 * 1000;
 const utf8 = new TextEncoder();
 let maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
 let serverEchoes = false; // our own message came back, so a missing echo really means "maybe lost"
@@ -416,19 +418,24 @@ function addPresenceRow(event, container = ui.log) {
   if (typeof event.name !== 'string') return;
   let row = container.lastElementChild;
   if (!row || !row.classList.contains('presence')) {
-    row = element('div', 'row sys presence');
+    row = newRow('row sys presence', event.ts);
     row.presenceRun = { joined: [], left: [] };
     if (Number.isSafeInteger(event.id)) row.dataset.id = String(event.id);
-    row.append(timeElement(event.ts), element('div', 'body'));
+    row.append(element('div', 'body'));
     if (container === ui.log) appendRow(row);
-    else container.append(row);
+    else placeRow(container, row);
   }
   const { joined, left } = row.presenceRun;
   const [same, other] = event.type === 'join' ? [joined, left] : [left, joined];
   const back = other.indexOf(event.name);
   if (back !== -1) other.splice(back, 1);
   else if (!same.includes(event.name)) same.push(event.name);
-  if (!joined.length && !left.length) return row.remove();
+  if (!joined.length && !left.length) {
+    row.remove();
+    // A day's heading with no row left under it goes too.
+    if (container.lastElementChild?.classList.contains('day')) container.lastElementChild.remove();
+    return;
+  }
   const parts = [];
   if (joined.length) parts.push(`${listNames(joined)} joined`);
   if (left.length) parts.push(`${listNames(left)} left`);
@@ -628,13 +635,67 @@ function addPendingRow(text) {
 }
 
 function messageRow(name, text, ts) {
-  const row = element('div', name === conn.name ? 'row msg own' : 'row msg');
+  const row = newRow(name === conn.name ? 'row msg own' : 'row msg', ts);
+  row.dataset.author = name;
   const body = element('div', 'body');
+  const who = element('span', 'who', name);
+  // CSSOM, not a style attribute: the page's CSP (style-src 'self') allows it.
+  who.style.setProperty('--hue', String(nameHue(name)));
   const textNode = element('span', 'text');
   appendLinkified(textNode, String(text));
-  body.append(element('span', 'who', name), ' ', textNode);
-  row.append(timeElement(ts), body);
+  body.append(who, ' ', textNode);
+  row.append(body);
   return row;
+}
+
+// A row with its time, and the day it belongs to (local time) for the day headings.
+function newRow(className, ts) {
+  const when = Number(ts) || Date.now();
+  const row = element('div', className);
+  row.dataset.ts = String(when);
+  row.dataset.day = dayKey(when);
+  row.append(timeElement(when));
+  return row;
+}
+
+function dayKey(ms) {
+  const date = new Date(ms);
+  return `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
+}
+
+// "Thursday, 3 December 2026", in the reader's language.
+function dayHeading(ms) {
+  const node = element('h2', 'day', new Date(ms).toLocaleDateString(undefined,
+    { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }));
+  node.dataset.day = dayKey(ms);
+  return node;
+}
+
+// The same hue for a name on every page and every visit (FNV-1a of its UTF-16 units); the lightness is set
+// in style.css so that every hue is readable on the page's background, light or dark.
+function nameHue(name) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i += 1) {
+    hash ^= name.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % 360;
+}
+
+// Whether `row` goes on under the name of `prev`, the row just above it.
+function continues(prev, row) {
+  return Boolean(prev) && prev.classList.contains('msg') && row.classList.contains('msg') &&
+    prev.dataset.author === row.dataset.author && prev.dataset.day === row.dataset.day &&
+    Number(row.dataset.ts) - Number(prev.dataset.ts) < GROUP_GAP_MS;
+}
+
+// Puts `row` at the end of `container` (the log, or an older page being put together): under a new day's
+// heading when the day changes, without the name when it goes on from the same author.
+function placeRow(container, row) {
+  const last = container.lastElementChild;
+  if (last?.dataset.day !== row.dataset.day) container.append(dayHeading(Number(row.dataset.ts)));
+  else if (last.classList.contains('row') && continues(last, row)) row.classList.add('cont');
+  container.append(row);
 }
 
 // Appends `text` to `parent` as text nodes, with every http: or https: URL in it as a link that opens in a
@@ -692,14 +753,14 @@ function safeUrl(candidate) {
 }
 
 function addSystemRow(text, ts) {
-  const row = element('div', 'row sys');
-  row.append(timeElement(ts), element('div', 'body', text));
+  const row = newRow('row sys', ts);
+  row.append(element('div', 'body', text));
   appendRow(row);
 }
 
 function appendRow(row) {
   const follow = isNearBottom();
-  ui.log.append(row);
+  placeRow(ui.log, row);
   if (ui.log.childElementCount - 1 > MAX_ROWS) dropOldestRows();
   if (follow) scrollToBottom();
   else ui.jump.hidden = false;
@@ -709,6 +770,12 @@ function appendRow(row) {
 // oldest id still shown.
 function dropOldestRows() {
   while (ui.log.childElementCount - 1 > MAX_ROWS) ui.olderBar.nextElementSibling.remove();
+  // The new first row: under its day's heading, and with its author's name.
+  const first = ui.olderBar.nextElementSibling;
+  if (first?.classList.contains('row')) {
+    first.classList.remove('cont');
+    first.before(dayHeading(Number(first.dataset.ts)));
+  }
   const oldest = ui.log.querySelector('.row[data-id]');
   if (!oldest) return;
   older.before = Number(oldest.dataset.id);
@@ -750,15 +817,20 @@ async function loadOlder() {
   }
   const hadFocus = document.activeElement === ui.older;
   // The row at the top stays where it is on screen: the older rows grow the list above it.
-  const anchor = ui.olderBar.nextElementSibling;
+  const anchor = ui.log.querySelector('.row');
   const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+  const head = ui.olderBar.nextElementSibling; // the first day's heading
   const page = document.createDocumentFragment();
   for (const event of body.events) {
     if (!Number.isSafeInteger(event.id) || event.id >= before) continue;
-    if (event.type === 'message') page.append(eventMessageRow(event));
+    if (event.type === 'message') placeRow(page, eventMessageRow(event));
     else if (event.type === 'join' || event.type === 'leave') addPresenceRow(event, page);
   }
+  const joint = page.lastElementChild; // the page's newest row
   ui.olderBar.after(page);
+  // Where the page meets what was shown: one heading for a day, one name for a run of one author.
+  if (joint && head?.classList.contains('day') && head.dataset.day === joint.dataset.day) head.remove();
+  if (joint && anchor && continues(joint, anchor)) anchor.classList.add('cont');
   learnOlder(body);
   if (anchor) ui.log.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
   if (hadFocus && ui.older.hidden) ui.log.focus(); // nothing older: the button is gone, the list keeps the focus

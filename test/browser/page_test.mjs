@@ -671,6 +671,9 @@ async function testLoadOlderReachesTheFirstMessage({ browser, server }) {
       expect(Math.abs(after - before) <= 1, `the row "${first}" moved from ${before} to ${after} px`);
     }
     expectEqual(await page.messages(), sent, 'the whole list after paging back');
+    // Where the pages meet: still one heading for the day, and poster's name once for the whole run.
+    expectEqual(await page.page.$$eval('#log > .day', (nodes) => nodes.length), 1, 'day headings');
+    expectEqual(await page.page.$$eval('#log .row.msg:not(.cont)', (nodes) => nodes.length), 1, 'names shown');
     // The button is gone, and the focus is on the list: Home scrolls it to its start.
     expectEqual(await page.page.evaluate(() => document.activeElement.id), 'log', 'the focus after the last page');
     await page.page.keyboard.press('Home');
@@ -725,6 +728,93 @@ async function testLinksAreSafe({ browser, server }) {
   }
 }
 
+// Moves a room's stored events back in time, while chatd is stopped (python3's sqlite3: no client library
+// here). Only the `ts` changes: the page then has messages from another day to put under their own heading.
+function backdate(server, room, ms) {
+  const run = spawnSync('python3', ['-c', [
+    'import sqlite3, sys',
+    'db = sqlite3.connect(sys.argv[1])',
+    'db.execute("UPDATE events SET ts = ts - ? WHERE room = ?", (int(sys.argv[3]), sys.argv[2]))',
+    'db.commit()',
+  ].join('\n'), server.database, room, String(ms)], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`backdating the history failed (${run.status}): ${run.stderr}`);
+}
+
+// A heading per day; one author's consecutive messages under one name; a hue per name, the same on each of
+// its rows and readable (at least 4.5:1) on the row's background.
+async function testDaysAndAuthorsGrouped({ browser, server }) {
+  const room = freshRoom('days');
+  const publish = async (name, text) => expectEqual(await server.publish(room, name, text), 202, 'POST /publish');
+  await publish('ivy', 'day one 1');
+  await publish('ivy', 'day one 2');
+  await publish('jack', 'day one 3');
+  await server.stop();
+  backdate(server, room, 2 * 24 * 3600 * 1000); // two days: a different day whatever the clock change
+  await server.start();
+  for (const [name, text] of [['ivy', 'day two 1'], ['ivy', 'day two 2'], ['ivy', 'day two 3'],
+    ['jack', 'day two 4'], ['ivy', 'day two 5']]) await publish(name, text);
+
+  const page = await ChatPage.open(browser, server, room, 'kim', { viewport: PHONE });
+  try {
+    await page.waitMessages(['day two 5'], prefixed('day'));
+    const layout = await page.page.$$eval('#log > .day, #log > .row.msg', (nodes) => nodes.map((n) =>
+      n.classList.contains('day') ? `day ${n.textContent}`
+        : `${n.querySelector('.who').getBoundingClientRect().width > 1 ? n.dataset.author : '…'}: ${n.querySelector('.text').textContent}`));
+    const days = await page.page.evaluate(() => [2, 0].map((ago) => new Date(Date.now() - ago * 864e5)
+      .toLocaleDateString(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' })));
+    expectEqual(layout, [
+      `day ${days[0]}`, 'ivy: day one 1', '…: day one 2', 'jack: day one 3',
+      `day ${days[1]}`, 'ivy: day two 1', '…: day two 2', '…: day two 3', 'jack: day two 4', 'ivy: day two 5',
+    ], 'the headings and names shown');
+
+    // Colours as the screen shows them (a canvas turns any CSS colour into sRGB), and their contrast, in the
+    // light and the dark scheme.
+    for (const colorScheme of ['light', 'dark']) {
+      await page.page.emulateMedia({ colorScheme });
+      const colours = await page.page.$$eval('#log .row.msg', (rows) => {
+        const canvas = document.createElement('canvas');
+        canvas.width = canvas.height = 1;
+        const paint = canvas.getContext('2d', { willReadFrequently: true });
+        const rgb = (css) => {
+          paint.clearRect(0, 0, 1, 1);
+          paint.fillStyle = css;
+          paint.fillRect(0, 0, 1, 1);
+          return [...paint.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+        };
+        const luminance = (c) => {
+          const [r, g, b] = c.map((v) => { const s = v / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; });
+          return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        };
+        const background = (node) => {
+          for (let n = node; n; n = n.parentElement) {
+            const css = getComputedStyle(n).backgroundColor;
+            if (css !== 'rgba(0, 0, 0, 0)' && css !== 'transparent') return css;
+          }
+          return 'white';
+        };
+        return rows.map((row) => {
+          const who = row.querySelector('.who');
+          const [fg, bg] = [luminance(rgb(getComputedStyle(who).color)), luminance(rgb(background(row)))];
+          return { name: row.dataset.author, colour: getComputedStyle(who).color,
+            contrast: (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05) };
+        });
+      });
+      const byName = (name) => [...new Set(colours.filter((c) => c.name === name).map((c) => c.colour))];
+      expectEqual(byName('ivy').length, 1, "ivy's colours");
+      expectEqual(byName('jack').length, 1, "jack's colours");
+      expect(byName('ivy')[0] !== byName('jack')[0], `ivy and jack share a colour: ${byName('ivy')[0]}`);
+      for (const { name, contrast } of colours) {
+        expect(contrast >= 4.5, `${colorScheme}: ${name}'s name has a contrast of ${contrast.toFixed(2)}`);
+      }
+    }
+    await page.page.emulateMedia({ colorScheme: 'light' });
+    await page.expectNoSidewaysScroll();
+    await page.screenshot('days-and-authors-grouped');
+  } finally {
+    await page.close();
+  }
+}
+
 const TESTS = [
   ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
   ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
@@ -735,6 +825,7 @@ const TESTS = [
   ['online-list-follows-people', testOnlineListFollowsPeople],
   ['load-older-reaches-the-first-message', testLoadOlderReachesTheFirstMessage],
   ['links-are-safe', testLinksAreSafe],
+  ['days-and-authors-grouped', testDaysAndAuthorsGrouped],
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
