@@ -93,8 +93,8 @@ let stuckToBottom = true;
 
 // ---- join form, URL hash and remembered choice ----
 
-// "#ops" is the short, shareable form; "#room=ops&name=alice" is accepted too, and "#token=JWT" (with or
-// without room) from a site that embeds the page.
+// "#room=ops" is what the page shows (a link to it opens that room); "#ops" and "#room=ops&name=alice" are
+// accepted too, and "#token=JWT" (with or without room) from a site that embeds the page.
 function readHash() {
   const raw = location.hash.slice(1);
   const params = new URLSearchParams(raw.includes('=') ? raw : `room=${raw}`);
@@ -170,8 +170,14 @@ function onHashChange() {
 function join(name, room) {
   // A login's name is not a choice to remember: the open-mode name stays what it was.
   saveChoice(auth.name ? loadChoice().name : name, room);
-  // replaceState: keeps the link shareable without firing hashchange or piling up history entries.
-  history.replaceState(null, '', '#' + room);
+  // The room in the address: a link to it opens this room. Changing rooms adds a history entry, so Back and
+  // Forward move between rooms (they change the hash: onHashChange joins the room it names); the first join,
+  // a join that came from the address itself and a rejoin replace the entry instead. Neither fires hashchange.
+  const target = `#room=${room}`; // room names are made of URL-safe characters only
+  if (location.hash !== target) {
+    const changing = conn.room && room !== conn.room && readHash().room !== room;
+    history[changing ? 'pushState' : 'replaceState'](null, '', target);
+  }
   document.title = `#${room} · chatd`;
   if (room !== conn.room) {
     const left = conn.room;

@@ -815,6 +815,60 @@ async function testDaysAndAuthorsGrouped({ browser, server }) {
   }
 }
 
+// The room is in the address (#room=R): a link opens it, and Back and Forward move between the rooms joined.
+async function testBackReturnsToTheLastRoom({ browser, server }) {
+  const [first, second] = [freshRoom('back-a'), freshRoom('back-b')];
+  const page = await ChatPage.open(browser, server, first, 'lee', { viewport: PHONE });
+  const where = () => page.page.evaluate(() => [location.hash, document.getElementById('room').value, document.title]);
+  const waitIn = async (room, sockets) => {
+    await page.waitConnected(sockets);
+    await page.waitShown('#status', new RegExp(`Connected to #${room} as lee`));
+    expectEqual(new URL(page.sockets.at(-1).url).searchParams.get('room'), room, 'the room subscribed to');
+    expectEqual(await where(), [`#room=${room}`, room, `#${room} · chatd`], '[address, room field, title]');
+  };
+  let visitor = null;
+  try {
+    await waitIn(first, 1);
+    await page.type(`said in ${first}`);
+    await page.waitRow('lee', `said in ${first}`);
+
+    // Another room, from the keyboard: the room field, then Enter. One more history entry.
+    const entries = await page.page.evaluate(() => history.length);
+    await page.page.focus('#room');
+    await page.page.keyboard.press('Control+A');
+    await page.page.keyboard.type(second);
+    await page.page.keyboard.press('Enter');
+    await waitIn(second, 2);
+    expectEqual(await page.messages(), [], `the list in ${second}`);
+    expectEqual(await page.page.evaluate(() => history.length), entries + 1, 'history entries');
+
+    await page.page.goBack();
+    await waitIn(first, 3);
+    await page.waitRow('lee', `said in ${first}`);
+    await page.page.goForward();
+    await waitIn(second, 4);
+    await page.page.goBack();
+    await waitIn(first, 5);
+    await page.expectNoSidewaysScroll();
+    await page.screenshot('back-returns-to-the-last-room');
+
+    // A link with the room: a first-time visitor finds it filled in, picks a name and is in.
+    const context = await browser.newContext({ viewport: PHONE });
+    visitor = new ChatPage(context, await context.newPage(), 'mia');
+    await visitor.page.goto(server.url(`/#room=${second}`));
+    await visitor.until('the room field filled in', async () => (await visitor.page.inputValue('#room')) === second);
+    expect(await visitor.page.evaluate(() => document.activeElement.id === 'name'), 'the name field has no focus');
+    await visitor.page.keyboard.press('Control+A');
+    await visitor.page.keyboard.type('mia');
+    await visitor.page.keyboard.press('Enter');
+    await visitor.waitConnected(1);
+    await visitor.waitShown('#status', new RegExp(`Connected to #${second} as mia`));
+  } finally {
+    await visitor?.close();
+    await page.close();
+  }
+}
+
 const TESTS = [
   ['reconnect-recovers-new-room', testReconnectRecoversNewRoom],
   ['crash-restart-is-no-gap', testCrashRestartIsNoGap],
@@ -826,6 +880,7 @@ const TESTS = [
   ['load-older-reaches-the-first-message', testLoadOlderReachesTheFirstMessage],
   ['links-are-safe', testLinksAreSafe],
   ['days-and-authors-grouped', testDaysAndAuthorsGrouped],
+  ['back-returns-to-the-last-room', testBackReturnsToTheLastRoom],
   ['lost-history-reloads-the-list', testLostHistoryReloadsTheList], // last: it replaces the database
 ];
 
