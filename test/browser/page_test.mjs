@@ -4,6 +4,9 @@
 // The same page against chatd in open mode, then in auth.mode password (a login form, its HttpOnly cookie,
 // logout, expiry, the failed-login limit) and jwt (a token from the URL fragment, HS256 minted here), then
 // on Redis (cluster.engine redis, a real redis-server this file starts): the `reset` after Redis lost data.
+// The page's features (issue 13: who is online, load older, links, days and authors, the room in the
+// address) are tested at 375x700 and from the keyboard, each saving a screenshot in BROWSER_SCREENSHOTS
+// (meson: build/browser-screenshots; else ./browser-screenshots).
 //
 // Usage: (cd test/browser && npm ci) once, then CHATD_BIN=/path/to/chatd node test/browser/page_test.mjs
 // (`./dev test` does both). CHROMIUM overrides /usr/bin/chromium; BROWSER_TEST_WAIT_MS the 15 s wait;
