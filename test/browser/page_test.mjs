@@ -1286,6 +1286,8 @@ async function testClusterResetReloadsTheList({ browser, server, redis }) {
     const before = ['before the reset 1', 'before the reset 2', 'before the reset 3', 'before the reset 4'];
     await chat.type(before[0]);
     await chat.type(before[1]);
+    // Shown, so numbered, before the HTTP publishes: otherwise either may reach the room first.
+    await chat.waitMessages(before.slice(0, 2), prefixed('before'));
     await publishWhenAccepted(server, room, 'zoe', before[2]);
     await publishWhenAccepted(server, room, 'zoe', before[3]);
     expectEqual(await chat.waitMessages(before, prefixed('before')), before, 'the page before the reset');
