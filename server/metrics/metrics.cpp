@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace chatd::metrics {
@@ -40,56 +42,26 @@ std::array<std::uint64_t, series_count> totals() {
   return sums;
 }
 
-Series close_series(std::uint16_t code) {
-  switch (code) {
-    case 1000:
-      return Series::closes_1000;
-    case 1001:
-      return Series::closes_1001;
-    case 1002:
-      return Series::closes_1002;
-    case 1003:
-      return Series::closes_1003;
-    case 1007:
-      return Series::closes_1007;
-    case 1008:
-      return Series::closes_1008;
-    case 1009:
-      return Series::closes_1009;
-    case 1011:
-      return Series::closes_1011;
-    case 1013:
-      return Series::closes_1013;
-    case 4001:
-      return Series::closes_4001;
-    case 4003:
-      return Series::closes_4003;
-    case 4004:
-      return Series::closes_4004;
-    default:
-      return Series::closes_other;
+namespace {
+
+// The series of `family` whose label value is `number` written out, else `other`: the label values are
+// written once, in series_table, not again here. Per close or refused handshake, not per message.
+Series labelled(std::string_view family, long number, Series other) {
+  const std::string value = std::to_string(number);
+  for (const auto& info : series_table) {
+    if (info.family == family && info.value == value) return info.series;
   }
+  return other;
+}
+
+}  // namespace
+
+Series close_series(std::uint16_t code) {
+  return labelled("chatd_websocket_closes_total", code, Series::closes_other);
 }
 
 Series handshake_rejection_series(int status) {
-  switch (status) {
-    case 400:
-      return Series::handshake_rejected_400;
-    case 401:
-      return Series::handshake_rejected_401;
-    case 403:
-      return Series::handshake_rejected_403;
-    case 404:
-      return Series::handshake_rejected_404;
-    case 426:
-      return Series::handshake_rejected_426;
-    case 429:
-      return Series::handshake_rejected_429;
-    case 503:
-      return Series::handshake_rejected_503;
-    default:
-      return Series::handshake_rejected_other;
-  }
+  return labelled("chatd_handshake_rejections_total", status, Series::handshake_rejected_other);
 }
 
 void observe_commit(std::uint64_t microseconds) {
