@@ -46,6 +46,7 @@ struct Server {
 // The default of each path is written here; the key each is read from is in route_keys below.
 struct Routes {
   std::string subscribe = "/subscribe";
+  std::string events = "/events";  // Server-Sent Events: a room as text/event-stream
   std::string publish = "/publish";
   std::string health = "/healthz";
   std::string presence = "/presence";
@@ -66,6 +67,7 @@ struct RouteKey {
 };
 inline constexpr RouteKey route_keys[] = {
     {"subscribe", &Routes::subscribe},        // WebSocket upgrade
+    {"events", &Routes::events},              // Server-Sent Events
     {"publish", &Routes::publish},            // a message from an HTTP client
     {"health", &Routes::health},              // workers and rooms running
     {"presence", &Routes::presence},          // who is in a room

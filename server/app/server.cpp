@@ -16,6 +16,7 @@
 #include "server/http/http_connection.hpp"
 #include "server/metrics/metrics.hpp"
 #include "server/store/session_store.hpp"
+#include "server/transport/event_stream_session.hpp"
 
 namespace chatd {
 
@@ -213,7 +214,8 @@ Server::~Server() = default;
 Levels Server::levels() {
   Levels now;
   now.connections_open = connections_.open();
-  now.websocket_sessions = workers_.session_count();
+  now.sessions = workers_.session_count();
+  now.event_streams = EventStreamSession::open_count();
   now.rooms = rooms_.size();
   now.history_pending_events = store_->pending_events();
   now.history_failure = store_->failure();

@@ -1,6 +1,7 @@
 // Every way chatd ends a connection, named once. A close is a close frame with a code and a reason
 // (RFC 6455 7.4; the reason is at most 123 bytes, 5.5.1), and the code is what clients act on
-// (docs/api.md lists them). A drop ends the connection without a close frame, because the peer cannot
+// (docs/api.md lists them); an event stream (SSE) carries the same code and reason in its last event,
+// `close`. A drop ends the connection without a close frame, because the peer cannot
 // be written to or has gone silent; its reason only reaches the log.
 // The frame reader's own refusals (1002, 1007, 1009 with the parser's reason) are named in
 // protocol/frame_reader.cpp, where they are found.
@@ -49,6 +50,7 @@ inline constexpr std::string_view write_timeout = "write timeout";
 inline constexpr std::string_view write_failed = "write failed";
 inline constexpr std::string_view ping_timeout = "ping timeout";
 inline constexpr std::string_view no_close_frame = "no close frame from the peer";
+inline constexpr std::string_view reader_kept_open = "the reader kept the stream open after its close event";
 inline constexpr std::string_view input_out_of_memory = "input failed: out of memory";
 inline constexpr std::string_view write_out_of_memory = "write failed: out of memory";
 

@@ -27,7 +27,7 @@ constexpr ErrorRow error_rows[] = {
     {HttpError::message_too_large, RoomError::none, 413, "message larger than {} bytes"},
     {HttpError::publishing_too_fast, RoomError::none, 429, "publishing too fast: wait and retry",
      "Retry-After", "{}"},
-    {HttpError::upgrading_too_fast, RoomError::none, 429, "opening WebSockets too fast: wait and retry",
+    {HttpError::upgrading_too_fast, RoomError::none, 429, "subscribing too fast: wait and retry",
      "Retry-After", "{}"},
     {HttpError::invalid_room_name, RoomError::invalid_name, 400,
      "invalid room name (1 to 64 characters from A-Z a-z 0-9 . _ -)"},

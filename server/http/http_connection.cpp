@@ -22,7 +22,7 @@
 #include "server/http/request.hpp"
 #include "server/http/request_rules.hpp"
 #include "server/http/router.hpp"
-#include "server/transport/websocket_session.hpp"
+#include "server/transport/session.hpp"
 
 namespace chatd {
 
@@ -46,10 +46,10 @@ std::pair<std::string, unsigned short> remote_endpoint(const asio::ip::tcp::sock
   return {endpoint.address().to_string(), endpoint.port()};
 }
 
-// What a connection hands over when a request upgraded it to WebSocket.
+// What a connection hands over when a request's route took it over (a WebSocket upgrade, an event stream).
 struct Upgrade {
-  std::shared_ptr<WebSocketSession> session;
-  std::string handshake_response;
+  std::shared_ptr<Session> session;
+  std::string response;
 };
 
 class HttpConnection {
@@ -61,7 +61,7 @@ class HttpConnection {
     address_ = std::move(address);
   }
 
-  // Serves requests until the connection closes, or returns the WebSocket session it upgraded to.
+  // Serves requests until the connection closes, or returns the session a route handed it to.
   asio::awaitable<Upgrade> run();
 
  private:
@@ -186,7 +186,7 @@ asio::awaitable<Upgrade> HttpConnection::run() {
 
     auto routing = route(request, input);
     Outcome outcome = co_await std::move(routing);
-    if (outcome.upgrade) co_return Upgrade{std::move(outcome.upgrade), std::move(outcome.handshake_response)};
+    if (outcome.session) co_return Upgrade{std::move(outcome.session), std::move(outcome.session_response)};
     const bool keep_alive = request.keep_alive() && !outcome.response.close;
     outcome.response.close = !keep_alive;
     // The head alone, and the body written from where it is: a large answer (a /history page) is held
@@ -234,10 +234,10 @@ asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, c
     auto connection = std::make_unique<HttpConnection>(std::move(socket), worker, context);
     auto serving = connection->run();
     upgrade = co_await std::move(serving);
-  }  // the HTTP connection and its buffers are gone before the WebSocket phase, which may last for days
+  }  // the HTTP connection and its buffers are gone before the session, which may last for days
   if (!upgrade.session) co_return;
   auto session = std::move(upgrade.session);
-  auto starting = session->start(std::move(upgrade.handshake_response));
+  auto starting = session->start(std::move(upgrade.response));
   if (co_await std::move(starting)) {
     session->hold_until_destroyed(std::move(connection_slot));  // it outlives this coroutine
     session->begin_reading();  // from here the session keeps itself alive: this coroutine ends

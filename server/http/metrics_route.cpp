@@ -52,13 +52,17 @@ void counters(std::string& out) {
 }
 
 void levels(std::string& out, const Levels& now) {
-  prom::family(out, "chatd_connections_open", "gauge",
-               "Client connections open on the public listener, by transport (http: not upgraded).");
+  prom::family(
+      out, "chatd_connections_open", "gauge",
+      "Client connections open on the public listener, by transport (http: not upgraded, not a stream).");
+  // Each read once: the three levels are read at slightly different moments, and must not go negative.
+  const std::size_t sessions = std::min(now.connections_open, now.sessions);
+  const std::size_t streams = std::min(sessions, now.event_streams);
   prom::sample(out, "chatd_connections_open", "transport", "http",
-               static_cast<std::uint64_t>(now.connections_open -
-                                          std::min(now.connections_open, now.websocket_sessions)));
+               static_cast<std::uint64_t>(now.connections_open - sessions));
   prom::sample(out, "chatd_connections_open", "transport", "websocket",
-               static_cast<std::uint64_t>(now.websocket_sessions));
+               static_cast<std::uint64_t>(sessions - streams));
+  prom::sample(out, "chatd_connections_open", "transport", "sse", static_cast<std::uint64_t>(streams));
   prom::family(out, "chatd_rooms", "gauge", "Live rooms (rooms.max bounds them).");
   prom::sample(out, "chatd_rooms", "", "", static_cast<std::uint64_t>(now.rooms));
   prom::family(out, "chatd_history_pending_events", "gauge",

@@ -1,4 +1,5 @@
-// What one request turned into: a response to write, or a WebSocket session to hand the socket over to.
+// What one request turned into: a response to write, or a session (WebSocket, event stream) to hand the
+// socket over to.
 #pragma once
 
 #include <memory>
@@ -9,12 +10,12 @@
 
 namespace chatd {
 
-class WebSocketSession;
+class Session;
 
 struct Outcome {
   protocol::HttpResponse response;
-  std::shared_ptr<WebSocketSession> upgrade;
-  std::string handshake_response;  // with `upgrade`: the 101 the session sends once it is in the room
+  std::shared_ptr<Session> session;
+  std::string session_response;  // with `session`: the 101 or 200 it writes once it is in the room
 };
 
 // The outcome that is just `response`.

@@ -15,6 +15,7 @@ namespace chatd {
 
 // Worker thread only (the connection's), like every handler.
 asio::awaitable<Outcome> subscribe_route(Request& request);  // WebSocket upgrade
+asio::awaitable<Outcome> events_route(Request& request);     // a room as Server-Sent Events
 asio::awaitable<Outcome> publish_route(Request& request);    // one message, from an HTTP client
 asio::awaitable<Outcome> presence_route(Request& request);   // who is in a room
 asio::awaitable<Outcome> history_route(Request& request);    // a page of a room's events
@@ -37,6 +38,7 @@ std::string node_problems(const ServerContext& context);
 // is not an upgrade).
 inline constexpr RouteBinding route_bindings[] = {
     {"subscribe", "", MethodCheck::router, subscribe_route},
+    {"events", "GET", MethodCheck::router, events_route},
     {"publish", "POST", MethodCheck::router, publish_route},
     {"health", "GET, HEAD", MethodCheck::router, health_route},
     {"presence", "GET, HEAD", MethodCheck::router, presence_route},

@@ -20,9 +20,10 @@ class Router;
 
 // What is a level rather than a count, read from its owner when GET /metrics asks (server/app fills it).
 struct Levels {
-  std::size_t connections_open = 0;    // client connections on the public listener, every transport
-  std::size_t websocket_sessions = 0;  // of which upgraded to WebSocket
-  std::size_t rooms = 0;               // live rooms
+  std::size_t connections_open = 0;  // client connections on the public listener, every transport
+  std::size_t sessions = 0;          // of which handed to a session (WebSocket, event stream)
+  std::size_t event_streams = 0;     // of which event streams (SSE)
+  std::size_t rooms = 0;             // live rooms
   std::size_t history_pending_events = 0;
   std::string history_failure;  // HistoryStore::failure: "" while commits succeed
   bool clustered = false;       // cluster.engine redis: the three below mean something

@@ -18,6 +18,7 @@ namespace chatd::metrics {
 enum class Series : std::uint16_t {
   http_connections_accepted,
   websocket_sessions_opened,
+  event_streams_opened,
   http_connections_refused,
   published_ws,
   published_http,
@@ -86,10 +87,11 @@ inline constexpr std::array<double, 5> history_commit_bounds{0.001, 0.005, 0.025
 inline constexpr SeriesInfo series_table[] = {
     {Series::http_connections_accepted, "chatd_connections_accepted_total",
      "Client connections accepted, by transport: http is every TCP connection on the public listener; "
-     "websocket, those upgraded (101).",
+     "websocket, those upgraded (101); sse, the event streams opened (200 on the events route).",
      Type::counter, "transport", "http"},
     {Series::websocket_sessions_opened, "chatd_connections_accepted_total", "", Type::counter, "transport",
      "websocket"},
+    {Series::event_streams_opened, "chatd_connections_accepted_total", "", Type::counter, "transport", "sse"},
     {Series::http_connections_refused, "chatd_connections_refused_total",
      "Connections closed at accept: over limits.max_connections or limits.max_connections_per_ip.",
      Type::counter, "", ""},
@@ -113,8 +115,8 @@ inline constexpr SeriesInfo series_table[] = {
      "room_creation"},
     {Series::rate_limited_login, "chatd_rate_limited_total", "", Type::counter, "limiter", "login"},
     {Series::handshake_rejected_400, "chatd_handshake_rejections_total",
-     "WebSocket upgrades answered with an HTTP error instead of 101, by status.", Type::counter, "status",
-     "400"},
+     "Subscriptions (WebSocket upgrades, event streams) answered with an HTTP error, by status.",
+     Type::counter, "status", "400"},
     {Series::handshake_rejected_401, "chatd_handshake_rejections_total", "", Type::counter, "status", "401"},
     {Series::handshake_rejected_403, "chatd_handshake_rejections_total", "", Type::counter, "status", "403"},
     {Series::handshake_rejected_404, "chatd_handshake_rejections_total", "", Type::counter, "status", "404"},

@@ -223,15 +223,14 @@ bool OutboundQueue::take(std::vector<SharedFrame>& batch, bool& ends_with_close)
   queued_messages_ = 0;
   pong_index_ = no_slot;
   batch.swap(frames_);
-  // The close frame is built here, once, by the writer: most connections never need one. It is not
-  // counted: at most 125 bytes, and nothing is queued after it.
+  // The close is built by the writer, once: most connections never need one. It is not counted: at most
+  // a few hundred bytes, and nothing is queued after it.
   if (closed_ && !close_taken_) {
     close_taken_ = true;
-    batch.push_back(protocol::share(protocol::close_frame(close_code_, close_reason_)));
     ends_with_close = true;
   }
   mirror_locked();
-  if (batch.empty()) {
+  if (batch.empty() && !ends_with_close) {
     writer_idle_ = true;
     return false;
   }

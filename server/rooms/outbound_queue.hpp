@@ -1,4 +1,5 @@
-// The frames waiting to be written to one WebSocket connection.
+// The frames waiting to be written to one subscriber's connection (a WebSocket session or an event
+// stream): the queue holds bytes ready for the wire and does not know which transport's they are.
 // The room pushes from its own thread; the connection drains everything queued in one gather write.
 // The queue is bounded in messages and in bytes, and what it bounds is what it holds: the frames queued
 // AND the batch the writer took and has not finished writing (a stalled writer holds its batch). The
@@ -94,8 +95,9 @@ class OutboundQueue {
 
   // Writer side (the connection's thread). The batch taken last time is written: its bytes are let go
   // of. Then swaps everything queued into `batch` (which must be empty); `ends_with_close` tells whether
-  // the close frame is last. False when there is nothing to write: the writer is then idle, and the next
-  // push will ask for a wake-up.
+  // the close is due last: the writer appends the close in its transport's shape (close_code() and
+  // close_reason() say which), after `batch`. False when there is nothing to write: the writer is then
+  // idle, and the next push will ask for a wake-up.
   bool take(std::vector<SharedFrame>& batch, bool& ends_with_close);
 
  private:

@@ -4,6 +4,7 @@
 // as an event's `ts` (event_time_now()).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -12,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "protocol/frame_builder.hpp"
+#include "server/rooms/event_format.hpp"
 #include "server/store/stored_event.hpp"
 
 namespace chatd {
@@ -39,10 +41,9 @@ class RetainedEvents {
   };
   // An event's frames as sent, built once (at fan-out, or by the first replay that needs them) and
   // shared by every replay after: a replay costs references, not a copy of the history per subscriber.
-  // Null until built. The text frame is built only for text subscribers.
+  // One per EventFormat (format_index), null until a subscriber of that format needs it.
   struct Encoded {
-    SharedFrame json;
-    SharedFrame text;
+    std::array<SharedFrame, event_format_count> frames;
   };
 
   // `loaded`: what the store kept, oldest first; `last_id`: the newest id ever given in this room (it

@@ -9,6 +9,7 @@
 #include <asio/post.hpp>
 
 #include "protocol/chat_json.hpp"
+#include "protocol/event_stream.hpp"
 #include "server/core/disconnect.hpp"
 #include "server/core/log.hpp"
 #include "server/core/report_exception.hpp"
@@ -92,7 +93,8 @@ asio::awaitable<void> Room::run() {
 void Room::release_subscribers_after_stop() {
   for (auto& subscriber : subscribers_) subscriber->room_slot_ = std::numeric_limits<std::size_t>::max();
   subscribers_.clear();
-  text_subscribers_ = 0;
+  format_subscribers_.fill(0);
+  presence_subscribers_.fill(0);
 }
 
 void Room::flush_if_backlogged() {
@@ -119,10 +121,14 @@ void Room::handle_or_refuse(RoomCommand& command) {
   }
 }
 
+void Room::clear_frames() {
+  for (auto& frames : frames_) frames.clear();
+  frame_bytes_.fill(0);
+  batch_events_ = 0;
+}
+
 void Room::refuse(RoomCommand& command) {
-  json_frames_.clear();
-  text_frames_.clear();
-  json_bytes_ = text_bytes_ = 0;
+  clear_frames();
   too_slow_.clear();  // they are found again by the next push that does not fit
   std::visit(
       [](auto& refused) {
@@ -162,8 +168,8 @@ void Room::handle(JoinRoom& command) {
   subscribers_.push_back(std::move(subscriber));
   Subscriber& added = *subscribers_.back();
   added.room_slot_ = subscribers_.size() - 1;
-  if (added.format() == EventFormat::text) ++text_subscribers_;
-  if (added.wants_presence_events()) ++presence_subscribers_;
+  ++format_subscribers_[format_index(added.format())];
+  if (added.wants_presence_events()) ++presence_subscribers_[format_index(added.format())];
   presence_.add(added.name());
   if (engine_->session_changed(added.name(), +1, presence_.sessions(added.name())))
     announce(EventType::join, added.name());
@@ -181,8 +187,8 @@ void Room::handle(LeaveRoom& command) {
 void Room::leave(Subscriber& subscriber) {
   if (!is_member(subscriber)) return;  // already gone
   const std::size_t slot = subscriber.room_slot_;
-  if (subscriber.format() == EventFormat::text) --text_subscribers_;
-  if (subscriber.wants_presence_events()) --presence_subscribers_;
+  --format_subscribers_[format_index(subscriber.format())];
+  if (subscriber.wants_presence_events()) --presence_subscribers_[format_index(subscriber.format())];
   subscriber.room_slot_ = std::numeric_limits<std::size_t>::max();
   // Swap-remove: order in this list means nothing, and removal stays O(1).
   if (slot != subscribers_.size() - 1) {
@@ -202,17 +208,31 @@ protocol::Event Room::json_event(const StoredEvent& event) const {
   return protocol::Event{event.id, name_, event_type_name(event.type), event.name, event.text, event.ts};
 }
 
-SharedFrame Room::encode_json(const StoredEvent& event) const {
-  thread_local std::string payload;
-  payload.clear();
-  protocol::append_event_json(payload, json_event(event));
-  return protocol::share(protocol::text_frame(payload));
+SharedFrame Room::encode_frame(const StoredEvent& event, EventFormat format, std::string_view json) const {
+  switch (format) {
+    case EventFormat::json:
+      return protocol::share(protocol::text_frame(json));
+    case EventFormat::text:
+      return protocol::share(protocol::text_frame(event.text));
+    case EventFormat::sse_json:
+      return protocol::share(
+          protocol::sse_event(protocol::sse_event_id(epoch_, event.id), event_type_name(event.type), json));
+    case EventFormat::sse_text:
+      return protocol::share(
+          protocol::sse_event(protocol::sse_event_id(epoch_, event.id), "message", event.text));
+  }
+  return nullptr;
+}
+
+SharedFrame Room::encode_notice(EventFormat format, std::string_view type, std::string_view json) {
+  if (format_info(format).transport == Transport::sse)
+    return protocol::share(protocol::sse_event("", type, json));
+  return protocol::share(protocol::text_frame(json));
 }
 
 bool Room::deliver(Subscriber& subscriber) {
-  const bool json = subscriber.format() == EventFormat::json;
-  const auto pushed =
-      subscriber.queue().push(json ? json_frames_ : text_frames_, json ? json_bytes_ : text_bytes_);
+  const std::size_t format = format_index(subscriber.format());
+  const auto pushed = subscriber.queue().push(frames_[format], frame_bytes_[format]);
   if (pushed.wake) subscriber.wake_writer();
   if (pushed.backlog) backlog_ = true;
   if (pushed.status == OutboundQueue::Push::Status::full) too_slow_.push_back(&subscriber);
@@ -255,13 +275,17 @@ void Room::reset(DeliverSequenced& command) {
   for (auto& event : command.events) (event->id <= command.last ? kept : live).push_back(std::move(event));
   retained_.reset(std::move(kept), command.last);
   const std::string payload = protocol::reset_json(name_, epoch_, command.last);
-  json_frames_.push_back(protocol::share(protocol::text_frame(payload)));
-  json_bytes_ = OutboundQueue::bytes_of(json_frames_);
-  for (auto& subscriber : subscribers_) {
-    if (subscriber->format() == EventFormat::json) deliver(*subscriber);
+  clear_frames();
+  for (const auto& info : event_formats) {
+    const std::size_t format = format_index(info.format);
+    if (!info.carries_notices || format_subscribers_[format] == 0) continue;
+    frames_[format].push_back(encode_notice(info.format, "reset", payload));
+    frame_bytes_[format] = frames_[format].back()->size();
   }
-  json_frames_.clear();
-  json_bytes_ = 0;
+  for (auto& subscriber : subscribers_) {
+    if (format_info(subscriber->format()).carries_notices) deliver(*subscriber);
+  }
+  clear_frames();
   if (!live.empty()) fan_out(live, nullptr);
 }
 
@@ -301,23 +325,30 @@ void Room::fan_out(std::vector<SharedEvent>& events, Subscriber* author) {
 }
 
 void Room::encode(const std::vector<SharedEvent>& events, std::size_t begin, std::size_t end, bool messages) {
-  // Encode each event once per format in use; every subscriber shares the same bytes.
-  const bool want_json = messages ? subscribers_.size() > text_subscribers_ : presence_subscribers_ > 0;
-  const bool want_text = messages && text_subscribers_ > 0;
-  json_bytes_ = text_bytes_ = 0;
+  // Encode each event once per format in use, and its JSON once for every format that carries it;
+  // every subscriber of a format shares the same bytes.
+  std::array<bool, event_format_count> wanted{};
+  bool want_json = false;
+  for (const auto& info : event_formats) {
+    const std::size_t format = format_index(info.format);
+    wanted[format] = messages ? format_subscribers_[format] > 0 : presence_subscribers_[format] > 0;
+    want_json = want_json || (wanted[format] && info.json);
+    frame_bytes_[format] = 0;
+  }
+  batch_events_ = end - begin;
+  thread_local std::string json;
   for (std::size_t i = begin; i < end; ++i) {
     const StoredEvent& event = *events[i];
     // Kept with the retained event too, so a replay shares these frames instead of encoding again.
     auto* kept = retained_.encoded_from_back(events.size() - 1 - i, event);
-    if (want_json) {
-      json_frames_.push_back(encode_json(event));
-      json_bytes_ += json_frames_.back()->size();
-      if (kept) kept->json = json_frames_.back();
-    }
-    if (want_text) {
-      text_frames_.push_back(protocol::share(protocol::text_frame(event.text)));
-      text_bytes_ += text_frames_.back()->size();
-      if (kept) kept->text = text_frames_.back();
+    json.clear();
+    if (want_json) protocol::append_event_json(json, json_event(event));
+    for (const auto& info : event_formats) {
+      const std::size_t format = format_index(info.format);
+      if (!wanted[format]) continue;
+      frames_[format].push_back(encode_frame(event, info.format, json));
+      frame_bytes_[format] += frames_[format].back()->size();
+      if (kept) kept->frames[format] = frames_[format].back();
     }
   }
 }
@@ -332,19 +363,20 @@ void Room::deliver_messages(Subscriber* author) {
     if (subscriber.get() != author) queued += deliver(*subscriber);
   }
   // Counted once per batch, not per subscriber; each format's frames are one per event.
-  metrics::add(metrics::Series::deliveries, queued * std::max(json_frames_.size(), text_frames_.size()));
-  json_frames_.clear();
-  text_frames_.clear();
+  metrics::add(metrics::Series::deliveries, queued * batch_events_);
+  clear_frames();
 }
 
 void Room::deliver_presence() {
-  if (json_frames_.empty()) return;  // nobody wants joins and leaves
+  const bool encoded =
+      std::any_of(frames_.begin(), frames_.end(), [](const auto& frames) { return !frames.empty(); });
+  if (!encoded) return;  // nobody wants joins and leaves
   std::size_t queued = 0;
   for (auto& subscriber : subscribers_) {
     if (subscriber->wants_presence_events()) queued += deliver(*subscriber);
   }
-  metrics::add(metrics::Series::deliveries, queued * json_frames_.size());
-  json_frames_.clear();
+  metrics::add(metrics::Series::deliveries, queued * batch_events_);
+  clear_frames();
 }
 
 void Room::close_too_slow() {
@@ -368,19 +400,19 @@ void Room::commit_recorded() {
 }
 
 const SharedFrame& Room::retained_frame(std::size_t index, EventFormat format) {
-  auto& kept = retained_.encoded(index);
+  // A format without joins and leaves is never asked for one: a replay skips them (wants_presence_events).
+  auto& kept = retained_.encoded(index).frames[format_index(format)];
+  if (kept) return kept;
   const StoredEvent& event = *retained_.events()[index];
-  if (format == EventFormat::text && event.type == EventType::message) {
-    if (!kept.text) kept.text = protocol::share(protocol::text_frame(event.text));
-    return kept.text;
-  }
-  if (!kept.json) kept.json = encode_json(event);
-  return kept.json;
+  thread_local std::string json;
+  json.clear();
+  if (format_info(format).json) protocol::append_event_json(json, json_event(event));
+  kept = encode_frame(event, format, json);
+  return kept;
 }
 
 void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch) {
   const auto missed = retained_.replay(since, event_time_now());
-  const bool json = subscriber.format() == EventFormat::json;
   const bool presence = subscriber.wants_presence_events();
   // A replay counts against the subscriber's byte bound, and may take half of it: the other half is
   // for what is published while it is written. The newest missed events that fit go; walking from
@@ -409,9 +441,9 @@ void Room::replay(Subscriber& subscriber, std::uint64_t since, const std::string
   const bool complete = (epoch.empty() || epoch == epoch_) && missed.complete && !cut;
   std::vector<SharedFrame> frames;
   frames.reserve(sent.size() + 1);
-  if (json) {
+  if (format_info(subscriber.format()).carries_notices) {
     const std::string payload = protocol::recovered_json(name_, epoch_, complete, max_message_size_);
-    frames.push_back(protocol::share(protocol::text_frame(payload)));
+    frames.push_back(encode_notice(subscriber.format(), "recovered", payload));
     bytes += frames.back()->size();
   }
   for (auto i = sent.rbegin(); i != sent.rend(); ++i)

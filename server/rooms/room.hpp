@@ -3,12 +3,14 @@
 // channel, so its state needs no lock and events are fanned out in the order they are numbered.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -84,6 +86,7 @@ class Room : public std::enable_shared_from_this<Room> {
   void handle(AdminDisconnect& command);
   void reset(DeliverSequenced& command);  // its history starts again
   void refuse(RoomCommand& command);      // after a handle() threw: answers what it can
+  void clear_frames();                    // the fan-out's scratch
   void flush_if_backlogged();
   void leave(Subscriber& subscriber);
   bool is_member(const Subscriber& subscriber) const;
@@ -96,6 +99,11 @@ class Room : public std::enable_shared_from_this<Room> {
   void fan_out(std::vector<SharedEvent>& events, Subscriber* author);
   // Encodes events [begin, end), all messages or all joins and leaves, in each format that takes them.
   void encode(const std::vector<SharedEvent>& events, std::size_t begin, std::size_t end, bool messages);
+  // `event` as a subscriber in `format` receives it; `json` is its JSON object (json_event), built once
+  // for every format that carries it.
+  SharedFrame encode_frame(const StoredEvent& event, EventFormat format, std::string_view json) const;
+  // A notice that is not an event of the room (recovered, reset), in `format`, which carries notices.
+  static SharedFrame encode_notice(EventFormat format, std::string_view type, std::string_view json);
   void deliver_messages(Subscriber* author);  // the frames encoded, to every subscriber
   void deliver_presence();                    // the frames encoded, to those who want joins and leaves
   // Pushes the frames encoded in its format: whether they were queued (not full, not closed).
@@ -104,15 +112,16 @@ class Room : public std::enable_shared_from_this<Room> {
   void commit_recorded();  // Engine::commit for a command with no publisher to answer
   void replay(Subscriber& subscriber, std::uint64_t since, const std::string& epoch);
   protocol::Event json_event(const StoredEvent& event) const;
-  SharedFrame encode_json(const StoredEvent& event) const;
   // The retained event's frame in `format`, built once and kept with it (RetainedEvents::Encoded).
   const SharedFrame& retained_frame(std::size_t index, EventFormat format);
 
   std::string name_;
   Inbox inbox_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
-  std::size_t text_subscribers_ = 0;  // the rest want JSON
-  std::size_t presence_subscribers_ = 0;
+  // Subscribers in each format (format_index), and of those the ones that take joins and leaves: which
+  // encodings a fan-out builds.
+  std::array<std::size_t, event_format_count> format_subscribers_{};
+  std::array<std::size_t, event_format_count> presence_subscribers_{};
   Presence presence_;
   std::unique_ptr<Engine> engine_;
   std::size_t max_message_size_;
@@ -120,13 +129,13 @@ class Room : public std::enable_shared_from_this<Room> {
   std::string epoch_;
   // History: the retained events; the engine keeps them beyond the process.
   RetainedEvents retained_;
-  // Scratch for one fan-out: the events the engine numbered, the frames of a batch in each format, and
-  // the subscribers found too slow.
+  // Scratch for one fan-out: the events the engine numbered, the frames of a batch in each format (one
+  // per event, or none where nobody takes them) with their bytes summed once (OutboundQueue::bytes_of),
+  // and the subscribers found too slow.
   std::vector<SharedEvent> numbered_;
-  std::vector<SharedFrame> json_frames_;
-  std::vector<SharedFrame> text_frames_;
-  std::size_t json_bytes_ = 0;  // OutboundQueue::bytes_of(json_frames_), summed once per fan-out
-  std::size_t text_bytes_ = 0;
+  std::array<std::vector<SharedFrame>, event_format_count> frames_;
+  std::array<std::size_t, event_format_count> frame_bytes_{};
+  std::size_t batch_events_ = 0;  // events in the batch encoded
   std::vector<Subscriber*> too_slow_;
   bool backlog_ = false;  // a queue is half full: let the writers run
   std::atomic<bool> finished_{false};

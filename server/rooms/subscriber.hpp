@@ -32,7 +32,7 @@ class Subscriber {
   // The user this connection is a session of: presence counts sessions per name.
   const std::string& name() const { return name_; }
   // Whether join and leave events are delivered (JSON only): in a big room they are most of the traffic.
-  bool wants_presence_events() const { return presence_events_ && format_info(format_).carries_presence; }
+  bool wants_presence_events() const { return presence_events_ && format_info(format_).json; }
 
   // Any thread: a push said `wake`; the connection flushes its queue on its own thread.
   virtual void wake_writer() = 0;

@@ -16,7 +16,7 @@ void StreamWriter::flush() {
     if (write_now() == Step::blocked) {
       writing_async_ = true;
       asio::co_spawn(socket_.get_executor(), write_loop(owner_.keep_alive()),
-                     report_exception("websocket writer"));
+                     report_exception("stream writer"));
     }
   } catch (const std::exception& error) {
     owner_.write_threw(error);
@@ -40,6 +40,8 @@ StreamWriter::Step StreamWriter::write_now() {
   for (;;) {
     if (batch_buffers_.empty()) {
       if (!queue_.take(batch_, batch_ends_with_close_)) return Step::done;
+      if (batch_ends_with_close_)
+        batch_.push_back(owner_.close_frame(queue_.close_code(), queue_.close_reason()));
       for (const auto& frame : batch_) batch_buffers_.emplace_back(frame->data(), frame->size());
     }
     // Everything queued goes out in one gather write; each message is still its own frame.

@@ -1,13 +1,15 @@
 // The write path of a connection that sends frames from an OutboundQueue over a stream socket: everything
 // queued goes out in one gather write, straight from the worker's flush; the write loop coroutine exists
-// only while the socket pushes back. WebSocket sessions use it today; a second transport (Server-Sent
-// Events, issue 13) writes its own frames through the same queue and the same writer, unchanged.
+// only while the socket pushes back. WebSocket sessions and event streams (SSE) both write through it:
+// the queue holds each transport's own bytes, and only the close is asked of the owner.
 // Thread affinity: worker thread only (the thread that owns the socket), every member.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -28,6 +30,9 @@ class StreamWriter {
   class Owner {
    public:
     virtual ~Owner() = default;
+    // The close the queue says is due, in this transport's shape: a WebSocket close frame, an SSE `close`
+    // event. Built once, when the writer reaches it.
+    virtual SharedFrame close_frame(std::uint16_t code, std::string_view reason) = 0;
     // The queue's close frame, its last, is written.
     virtual void close_frame_written() = 0;
     // The socket refused a write: the connection is gone. The writer has let go of its batch.

@@ -41,10 +41,7 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, Worker& worker,
           Opening{options.since, std::move(options.epoch), std::move(options.initial_bytes)})),
       input_(*this, *this, config, Clock::now()),
       writer_(socket_, queue(), *this) {
-  if (options.expires_at) {
-    access_ = std::make_unique<Access>();
-    access_->expires_at = *options.expires_at;
-  }
+  if (options.expires_at) access_ = SessionAccess::expiring(*options.expires_at);
   if (options.read_only) input_.set_read_only();
 }
 
@@ -53,17 +50,12 @@ Subscriber::Description WebSocketSession::describe() const {
 }
 
 bool WebSocketSession::watch_session(SessionTokens& sessions, const std::string& sha256) {
-  if (!access_) access_ = std::make_unique<Access>();
+  if (!access_) access_ = std::make_unique<SessionAccess>();
   // A weak reference: the watch must not keep a closed connection alive until its owner logs out.
   std::weak_ptr<WebSocketSession> weak = shared_from_this();
-  const bool watched = sessions.watch(sha256, this, [weak] {
+  return access_->watch(sessions, sha256, this, [weak] {
     if (auto session = weak.lock()) session->close(disconnect::logged_out, true);
   });
-  if (watched) {
-    access_->sessions = &sessions;
-    access_->session_sha256 = sha256;
-  }
-  return watched;
 }
 
 asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
@@ -101,7 +93,7 @@ asio::awaitable<void> WebSocketSession::finish() {
   asio::error_code ignored;
   socket_.close(ignored);
 
-  if (access_ && access_->sessions) access_->sessions->unwatch(access_->session_sha256, this);
+  if (access_) access_->unwatch(this);
 
   RoomCommand leave = LeaveRoom{self};
   auto leaving = room_->send(std::move(leave));
@@ -271,9 +263,9 @@ void WebSocketSession::close_going_away() {
 
 void WebSocketSession::tick(Clock::time_point now) {
   if (close_state_ == CloseState::dropped || close_state_ == CloseState::closed) return;
-  // Within one tick (at most 250 ms) of the token's exp: the client reconnects with a fresh token and
-  // since= to miss nothing. What is queued goes first; only the first close counts.
-  if (access_ && now >= access_->expires_at) close(disconnect::token_expired, true);
+  // The client reconnects with a fresh token and since= to miss nothing. What is queued goes first; only
+  // the first close counts.
+  if (access_ && access_->expired(now)) close(disconnect::token_expired, true);
   const auto& settings = config_.subscriber;
   const auto stalled_since = writer_.stalled_since();
   if (stalled_since != Clock::time_point{} && now - stalled_since > settings.write_timeout) {

@@ -18,17 +18,18 @@
 #include "config/config.hpp"
 #include "server/auth/session_tokens.hpp"
 #include "server/core/disconnect.hpp"
-#include "server/core/driven.hpp"
 #include "server/core/worker.hpp"
 #include "server/rooms/room.hpp"
 #include "server/rooms/subscriber.hpp"
+#include "server/transport/session.hpp"
+#include "server/transport/session_access.hpp"
 #include "server/transport/stream_writer.hpp"
 #include "server/transport/websocket_input.hpp"
 
 namespace chatd {
 
 class WebSocketSession : public Subscriber,
-                         public Driven,
+                         public Session,
                          private StreamWriter::Owner,
                          private WebSocketInput::Owner,
                          public std::enable_shared_from_this<WebSocketSession> {
@@ -56,17 +57,11 @@ class WebSocketSession : public Subscriber,
 
   Description describe() const override;
 
-  // Keeps `held` (the connection's place under limits.max_connections) until the session is destroyed.
-  // Worker thread only, before begin_reading().
-  void hold_until_destroyed(std::shared_ptr<void> held) { held_ = std::move(held); }
-
-  // Joins the room and answers the handshake with `handshake_response`. Then begin_reading(), or, if
-  // it failed, finish().
-  asio::awaitable<bool> start(std::string handshake_response);
-  // Handles what came with the handshake, then waits for input. The session now keeps itself alive.
-  void begin_reading();
-  // Writes a close frame still owed, closes the socket, leaves the room, logs.
-  asio::awaitable<void> finish();
+  // Session: joins the room and answers the handshake with `handshake_response`; handles what came with
+  // the handshake, then waits for input; writes a close frame still owed, closes, leaves, logs.
+  asio::awaitable<bool> start(std::string handshake_response) override;
+  void begin_reading() override;
+  asio::awaitable<void> finish() override;
 
   // Any thread.
   void wake_writer() override;
@@ -93,14 +88,6 @@ class WebSocketSession : public Subscriber,
     dropped,     // ended without a close handshake: drop_reason_ says why
   };
 
-  // What access control adds to a connection that has a token; none in auth.mode open, so an open-mode
-  // connection pays one pointer for it.
-  struct Access {
-    Clock::time_point expires_at = Clock::time_point::max();
-    SessionTokens* sessions = nullptr;  // with a login session: unwatched when the connection ends
-    std::string session_sha256;
-  };
-
   // What start() and begin_reading() use once: freed when reading begins, so an idle connection does not
   // carry it.
   struct Opening {
@@ -120,6 +107,9 @@ class WebSocketSession : public Subscriber,
   void end_reading();
 
   // StreamWriter::Owner.
+  SharedFrame close_frame(std::uint16_t code, std::string_view reason) override {
+    return protocol::share(protocol::close_frame(code, reason));
+  }
   void close_frame_written() override;
   void write_failed() override;
   void write_threw(const std::exception& error) override;
@@ -141,9 +131,8 @@ class WebSocketSession : public Subscriber,
   std::shared_ptr<Room> room_;
   std::string peer_;
   std::int64_t connected_at_ms_;  // wall-clock, for GET /admin/sessions
-  std::shared_ptr<void> held_;    // hold_until_destroyed
   std::unique_ptr<Opening> opening_;
-  std::unique_ptr<Access> access_;
+  std::unique_ptr<SessionAccess> access_;  // null in auth.mode open
   WebSocketInput input_;
   StreamWriter writer_;
   Clock::time_point last_received_;

@@ -9,6 +9,8 @@
 //                prints handshakes/s, upgrade latency and server CPU per handshake.
 //   logins:      auth.mode password; C client threads make N POST /login with the right password; prints
 //                logins/s and server CPU per login (scrypt bounds it).
+// --transport websocket|sse (fanout): sse has every subscriber but each room's publisher read the room as
+// Server-Sent Events (GET /events), to compare the two write paths under the same load.
 // --nodes 1|2|both (fanout): 2 runs two chatd nodes on one redis-server started here (cluster.engine redis,
 // docs/cluster.md); member k of each room connects to node k % 2, so every room's publisher (member 0) is on
 // node 0 and its subscribers are on both. Server CPU is reported per node and for Redis; both alternates one
@@ -69,9 +71,10 @@ struct Options {
   int concurrency = 8;  // client threads of handshakes and logins
   int rate = 0;         // fanout: messages/s over all rooms; 0 = closed loop
   std::string format = "text";
-  std::string history = "sqlite";  // history.store
-  std::string auth = "open";       // open, jwt, or both (alternating)
-  std::string nodes = "1";         // fanout: 1, 2 (on one Redis), both or all (alternating)
+  std::string history = "sqlite";       // history.store
+  std::string auth = "open";            // open, jwt, or both (alternating)
+  std::string nodes = "1";              // fanout: 1, 2 (on one Redis), both or all (alternating)
+  std::string transport = "websocket";  // fanout: how the subscribers that do not publish read
 };
 
 Options parse(int argc, char** argv) {
@@ -88,11 +91,9 @@ Options parse(int argc, char** argv) {
                                                {"--logins", &o.logins},
                                                {"--concurrency", &o.concurrency},
                                                {"--rate", &o.rate}};
-  const std::map<std::string, std::string*> words = {{"--scenario", &o.scenario},
-                                                     {"--format", &o.format},
-                                                     {"--history", &o.history},
-                                                     {"--auth", &o.auth},
-                                                     {"--nodes", &o.nodes}};
+  const std::map<std::string, std::string*> words = {
+      {"--scenario", &o.scenario}, {"--format", &o.format}, {"--history", &o.history},
+      {"--auth", &o.auth},         {"--nodes", &o.nodes},   {"--transport", &o.transport}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (auto number = numbers.find(key); number != numbers.end()) {
@@ -105,6 +106,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.nodes != "1" && o.nodes != "2" && o.nodes != "both" && o.nodes != "all")
     throw std::runtime_error("--nodes is 1, 2, both or all, not " + o.nodes);
+  if (o.transport != "websocket" && o.transport != "sse")
+    throw std::runtime_error("--transport is websocket or sse, not " + o.transport);
   return o;
 }
 
@@ -558,6 +561,11 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   if (static_cast<std::size_t>(o.subs) < room_count) throw std::runtime_error("--subs must be >= --rooms");
   std::vector<RoomLoad> rooms(room_count);
   std::vector<WsClient> clients(static_cast<std::size_t>(o.subs));
+  // --transport sse: every member but the room's publisher reads the room as an event stream (GET /events);
+  // the publisher stays a WebSocket, which can send.
+  const bool sse = o.transport == "sse";
+  std::vector<EventStreamClient> streams(sse ? clients.size() : 0);
+  const auto streamed = [&](std::size_t i) { return sse && rooms[i % room_count].publisher != i; };
   for (std::size_t i = 0; i < clients.size(); ++i) {
     RoomLoad& room = rooms[i % room_count];
     // Client i is member i / room_count of its room, and member k connects to node k % nodes: the room's
@@ -565,10 +573,12 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
     const ChatdProcess& node = *nodes[(i / room_count) % nodes.size()];
     if (room.members++ == 0) room.publisher = i;
     const Presented who = presented(run, tokens, i, "u");
-    const std::string target =
-        "/subscribe?room=bench-" + std::to_string(i % room_count) + "&format=" + o.format + who.query;
-    if (const int status = clients[i].open(node.port(), target, who.headers); status != 101)
-      throw std::runtime_error("handshake failed: HTTP " + std::to_string(status) + "\n" +
+    const std::string query =
+        "?room=bench-" + std::to_string(i % room_count) + "&format=" + o.format + who.query;
+    const int status = streamed(i) ? streams[i].open(node.port(), "/events" + query, who.headers)
+                                   : clients[i].open(node.port(), "/subscribe" + query, who.headers);
+    if (status != (streamed(i) ? 200 : 101))
+      throw std::runtime_error("subscribing failed: HTTP " + std::to_string(status) + "\n" +
                                nodes[(i / room_count) % nodes.size()]->log());
   }
   for (auto& room : rooms) room.received_by.assign(static_cast<std::size_t>(o.msgs), 0);
@@ -578,7 +588,7 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.u64 = i;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, clients[i].fd(), &event);
+    epoll_ctl(epoll, EPOLL_CTL_ADD, streamed(i) ? streams[i].fd() : clients[i].fd(), &event);
   }
   std::vector<int> next_seq(clients.size(), 0);
   // Closed loop (no --rate): each publisher keeps `window` of its own messages in flight (acknowledged by
@@ -636,8 +646,18 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
       const std::size_t index = events[e].data.u64;
       WsClient& client = clients[index];
       RoomLoad& room = rooms[index % room_count];
-      if (!client.read_available()) epoll_ctl(epoll, EPOLL_CTL_DEL, client.fd(), nullptr);
-      while (auto frame = client.pop_frame()) {
+      const bool is_stream = streamed(index);
+      const bool open = is_stream ? streams[index].read_available() : client.read_available();
+      if (!open) epoll_ctl(epoll, EPOLL_CTL_DEL, is_stream ? streams[index].fd() : client.fd(), nullptr);
+      // An event read as a frame: a message as a text frame, `close` as a close frame, the rest skipped.
+      const auto next = [&]() -> std::optional<Frame> {
+        if (!is_stream) return client.pop_frame();
+        auto event = streams[index].pop_event();
+        if (!event) return std::nullopt;
+        const std::uint8_t opcode = event->type == "message" ? 1 : event->type == "close" ? 8 : 0;
+        return Frame{opcode, std::move(event->data)};
+      };
+      while (auto frame = next()) {
         if (frame->opcode == 8) {
           ++closed;
           continue;
@@ -678,12 +698,12 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   std::string pacing = "window " + std::to_string(o.window);
   if (o.rate > 0) pacing = "paced at " + std::to_string(o.rate) + " msg/s";
   std::printf(
-      "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (format=%s, %s, server "
+      "fanout: %d subscribers in %zu room(s) x %d messages per room of %d B (%s, format=%s, %s, server "
       "threads %s, history %s, auth %s, %d node(s)%s)\n"
       "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s; %.0f publishes/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
       "  chatd CPU %.2f s = %.3f us per delivery (load client %.2f s, other work on the machine %.2f s)\n",
-      o.subs, room_count, o.msgs, o.size, o.format.c_str(), pacing.c_str(),
+      o.subs, room_count, o.msgs, o.size, sse ? "SSE readers" : "WebSocket", o.format.c_str(), pacing.c_str(),
       o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), mode.c_str(),
       topology.nodes, redis ? " on one redis-server" : "", deliveries, expected, seconds,
       deliveries / seconds, sent / seconds, lat.p50, lat.p99, lat.max, chatd_s, chatd_s * per_delivery,

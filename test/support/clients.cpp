@@ -301,6 +301,93 @@ bool WsClient::wait_eof(Millis timeout) {
   return true;
 }
 
+EventStreamClient::~EventStreamClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+EventStreamClient::EventStreamClient(EventStreamClient&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      input_(std::move(other.input_)),
+      content_type_(std::move(other.content_type_)),
+      eof_(other.eof_) {}
+
+EventStreamClient& EventStreamClient::operator=(EventStreamClient&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    input_ = std::move(other.input_);
+    content_type_ = std::move(other.content_type_);
+    eof_ = other.eof_;
+  }
+  return *this;
+}
+
+int EventStreamClient::open(std::uint16_t port, const std::string& target,
+                            const std::vector<std::string>& headers) {
+  fd_ = connect_loopback(port);
+  std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  for (const auto& header : headers) request += header + "\r\n";
+  request += "\r\n";
+  send_all(fd_, request);
+  HttpResult result;
+  std::size_t head_size = 0;
+  read_until(fd_, input_, Clock::now() + 5s, eof_, [&](const std::string& bytes) {
+    head_size = parse_head(bytes, result);
+    return head_size > 0;
+  });
+  if (head_size) input_.erase(0, head_size);  // events may follow the head in the same read
+  content_type_ = result.header("content-type");
+  return result.status;
+}
+
+bool EventStreamClient::read_available() {
+  char buffer[65536];
+  for (;;) {
+    const ssize_t size = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (size > 0) {
+      input_.append(buffer, static_cast<std::size_t>(size));
+      continue;
+    }
+    if (size < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    eof_ = true;
+    return false;
+  }
+}
+
+std::optional<SseEvent> EventStreamClient::pop_event() {
+  // chatd ends lines with LF alone, so a blank line is "\n\n" (the standard's parser takes CR too).
+  for (;;) {
+    const std::size_t end = input_.find("\n\n");
+    if (end == std::string::npos) return std::nullopt;
+    const std::string block = input_.substr(0, end + 1);
+    input_.erase(0, end + 2);
+    SseEvent event;
+    bool has_data = false;
+    for (std::size_t at = 0; at < block.size();) {
+      const std::size_t line_end = block.find('\n', at);
+      const std::string_view line(block.data() + at, line_end - at);
+      at = line_end + 1;
+      if (line.empty() || line.front() == ':') continue;  // a comment
+      const std::size_t colon = line.find(':');
+      const std::string_view field = line.substr(0, colon);
+      std::string_view value = colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (field == "id") {
+        event.id = value;
+      } else if (field == "event") {
+        event.type = value;
+      } else if (field == "data") {
+        if (has_data) event.data += '\n';
+        event.data += value;
+        has_data = true;
+      }
+    }
+    if (!has_data) continue;  // a block of comments only: the keepalive
+    if (event.type.empty()) event.type = "message";
+    return event;
+  }
+}
+
 bool pump(std::vector<WsClient>& clients, Millis timeout,
           const std::function<void(std::size_t, Frame&)>& on_frame, const std::function<bool()>& done) {
   const auto deadline = Clock::now() + timeout;

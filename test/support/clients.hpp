@@ -87,6 +87,37 @@ class WsClient {
   bool eof_ = false;
 };
 
+// A reader of a Server-Sent Events stream (GET /events): the request, the 200's head, then events.
+struct SseEvent {
+  std::string id;    // "" for an event without an id line (the notices)
+  std::string type;  // the `event:` field ("message" when absent, as a browser reads it)
+  std::string data;  // the `data:` lines, joined by LF
+};
+
+class EventStreamClient {
+ public:
+  EventStreamClient() = default;
+  ~EventStreamClient();
+  EventStreamClient(EventStreamClient&& other) noexcept;
+  EventStreamClient& operator=(EventStreamClient&& other) noexcept;
+
+  // Connects, sends GET `target`, and reads the answer's head; returns its status (200 on success).
+  int open(std::uint16_t port, const std::string& target, const std::vector<std::string>& headers = {});
+  const std::string& content_type() const { return content_type_; }
+
+  int fd() const { return fd_; }
+  // For poll loops: read what is available without blocking; false at end of stream.
+  bool read_available();
+  // A complete event from what was read, if any; comments (the keepalive) are skipped.
+  std::optional<SseEvent> pop_event();
+
+ private:
+  int fd_ = -1;
+  std::string input_;
+  std::string content_type_;
+  bool eof_ = false;
+};
+
 // Polls many clients until `done()` or the deadline; calls on_frame(index, frame) for each frame.
 // Returns true if done() became true.
 bool pump(std::vector<WsClient>& clients, Millis timeout,

@@ -145,6 +145,7 @@ void check_defaults(const Config& config) {
   CHECK(config.static_files.root == "static");
   CHECK(config.routes.presence == "/presence");
   CHECK(config.routes.history == "/history");
+  CHECK(config.routes.events == "/events");
   CHECK(config.history.store == History::Store::sqlite);
   CHECK(std::filesystem::path(config.history.path).filename() == "chat.db");
   CHECK(config.history.max_events == 10000);
@@ -210,6 +211,7 @@ routes:
   publish: /api/publish
   health: /health
   static: /files/
+  events: /sse
 rooms:
   default: lobby
   dynamic: false
@@ -242,6 +244,7 @@ log:
   CHECK(config.routes.publish == "/api/publish");
   CHECK(config.routes.health == "/health");
   CHECK(config.routes.static_files == "/files/");
+  CHECK(config.routes.events == "/sse");
   CHECK(config.rooms.default_room == "lobby");
   CHECK(config.rooms.dynamic == false);
   CHECK(config.rooms.max == 3);
@@ -605,6 +608,7 @@ TEST_CASE("routes must start with a slash") {
   CHECK(error_of("routes: {static: files}").key() == "routes.static");
   CHECK(error_of("routes: {subscribe: '/ws?x=1'}").key() == "routes.subscribe");
   CHECK(error_of("routes: {subscribe: '/a b'}").key() == "routes.subscribe");
+  CHECK(error_of("routes: {events: events}").key() == "routes.events");
 }
 
 TEST_CASE("two routes with the same path are an error at the later one") {
@@ -615,6 +619,16 @@ TEST_CASE("two routes with the same path are an error at the later one") {
   CHECK(std::string(error.what()) ==
         "test.yaml:3:14: routes.subscribe: '/x' is already the path of routes.publish; every route needs its "
         "own path");
+}
+
+TEST_CASE("the event stream's route is one more route, and may not share a path") {
+  const ConfigError error = error_of("routes:\n  subscribe: /follow\n  events: /follow\n");
+  CHECK(error.key() == "routes.events");
+  CHECK(error.line() == 3);
+  CHECK(std::string(error.what()) ==
+        "test.yaml:3:11: routes.events: '/follow' is already the path of routes.subscribe; every route needs "
+        "its own path");
+  CHECK(error_of("routes: {health: /events}").key() == "routes.health");  // the default is taken
 }
 
 TEST_CASE("a route equal to another route's default is an error at the route given") {

@@ -43,7 +43,7 @@ TEST_CASE("each RoomError: its status and body, with the detail it carries") {
   check_error(too_fast, 429, "creating rooms too fast: wait and retry");
   CHECK(header(too_fast, "Retry-After") == "4");
   const auto upgrading = error_response(HttpError::upgrading_too_fast, "2");
-  check_error(upgrading, 429, "opening WebSockets too fast: wait and retry");
+  check_error(upgrading, 429, "subscribing too fast: wait and retry");
   CHECK(header(upgrading, "Retry-After") == "2");
   for (const auto error : {RoomError::invalid_name, RoomError::no_such_room, RoomError::room_limit_reached,
                            RoomError::history_unreadable, RoomError::out_of_memory, RoomError::stopping}) {

@@ -74,17 +74,26 @@ class FakeSubscriber : public Subscriber {
     std::vector<SharedFrame> batch;
     bool ends_with_close = false;
     while (queue().take(batch, ends_with_close)) {
-      for (const auto& bytes : batch) {
-        const Frame frame = parse_frame(*bytes);
-        if (frame.opcode == 0x8) {
-          closed_with = frame.payload;
-        } else {
-          payloads.push_back(frame.payload);
-        }
-      }
+      for (const auto& bytes : batch) payloads.push_back(parse_frame(*bytes).payload);
+      // The writer builds the close in its transport's shape; a WebSocket session's is this frame.
+      if (ends_with_close)
+        closed_with =
+            parse_frame(protocol::close_frame(queue().close_code(), queue().close_reason())).payload;
       batch.clear();
     }
     return payloads;
+  }
+
+  // Everything queued, each entry's bytes as written: for an event stream, whose entries are SSE text.
+  std::vector<std::string> drain_bytes() {
+    std::vector<std::string> written;
+    std::vector<SharedFrame> batch;
+    bool ends_with_close = false;
+    while (queue().take(batch, ends_with_close)) {
+      for (const auto& bytes : batch) written.push_back(*bytes);
+      batch.clear();
+    }
+    return written;
   }
 
   int wakes = 0;
@@ -419,6 +428,74 @@ TEST_CASE("room: replays share each event's frame instead of encoding it per sub
   REQUIRE(second->queue().take(second_live, ends_with_close));
   REQUIRE(second_live.size() == 1);
   CHECK(second_live[0].get() == replayed[1].get());
+}
+
+TEST_CASE("room: event streams get SSE events numbered epoch:id, notices unnumbered, each built once") {
+  std::vector<SharedEvent> retained;
+  for (std::uint64_t id = 1; id <= 5; ++id) retained.push_back(message(id, "t" + std::to_string(id)));
+  RoomUnderTest test(5, retained);
+  auto json = test.subscriber("s", 1000, EventFormat::sse_json);
+  auto other = test.subscriber("o", 1000, EventFormat::sse_json, false);
+  auto text = test.subscriber("t", 1000, EventFormat::sse_text);
+  auto websocket = test.subscriber("w", 1000, EventFormat::json, false);
+  test.join(json, 3, "epoch-1");
+  test.join(text, 3, "epoch-1");
+
+  auto seen = json->drain_bytes();
+  REQUIRE(seen.size() == 5);  // recovered, 4, 5, its own join (6), the text reader's (7)
+  // A notice carries no id line: the reader's Last-Event-ID stays the last event it had.
+  CHECK(seen[0].starts_with("event: recovered\ndata: {\"type\":\"recovered\""));
+  CHECK(field(seen[0], "complete") == "true");
+  CHECK(seen[0].ends_with("}\n\n"));
+  CHECK(seen[1].starts_with("id: epoch-1:4\nevent: message\ndata: {"));
+  CHECK(field(seen[1], "text") == "t4");
+  CHECK(seen[2].starts_with("id: epoch-1:5\nevent: message\n"));
+  CHECK(seen[3].starts_with("id: epoch-1:6\nevent: join\ndata: {"));
+  CHECK(field(seen[3], "name") == "s");
+  CHECK(seen[4].starts_with("id: epoch-1:7\nevent: join\n"));
+
+  // The text stream gets the notice too (it is a named event, which onmessage never sees), the texts
+  // alone as data, and no join.
+  seen = text->drain_bytes();
+  REQUIRE(seen.size() == 3);  // recovered, 4, 5; the joins (6, 7) left out
+  CHECK(seen[0].starts_with("event: recovered\ndata: {"));
+  CHECK(seen[1] == "id: epoch-1:4\nevent: message\ndata: t4\n\n");
+  CHECK(seen[2] == "id: epoch-1:5\nevent: message\ndata: t5\n\n");
+
+  test.join(other);
+  test.join(websocket);
+  json->drain_bytes();
+  text->drain_bytes();
+  test.send(RoomUnderTest::publish("p", {"line one\nline two"}));
+  std::vector<SharedFrame> one, two;
+  bool ends_with_close = false;
+  REQUIRE(json->queue().take(one, ends_with_close));
+  REQUIRE(other->queue().take(two, ends_with_close));
+  REQUIRE(one.size() == 1);
+  REQUIRE(two.size() == 1);
+  const auto frames = websocket->drain();  // the WebSocket subscriber its own frame, unchanged
+  REQUIRE(frames.size() == 1);
+  CHECK(field(frames[0], "text") == "line one\\nline two");
+  const std::string id_line = "id: epoch-1:" + std::to_string(id_of(frames[0])) + "\n";
+  CHECK(one[0].get() == two[0].get());  // one encoding for every stream of that format
+  CHECK(one[0]->starts_with(id_line + "event: message\ndata: {"));
+  CHECK(one[0]->find("line one\\nline two") != std::string::npos);  // JSON keeps it on one data line
+  CHECK(text->drain_bytes() ==
+        std::vector<std::string>{id_line + "event: message\ndata: line one\ndata: line two\n\n"});
+}
+
+TEST_CASE("room: an event stream resuming in another epoch is told the recovery is incomplete") {
+  std::vector<SharedEvent> retained;
+  for (std::uint64_t id = 1; id <= 3; ++id) retained.push_back(message(id, "t" + std::to_string(id)));
+  RoomUnderTest test(3, retained);
+  auto reader = test.subscriber("r", 1000, EventFormat::sse_json, false);
+  test.join(reader, 2, "epoch-0");
+  const auto seen = reader->drain_bytes();
+  REQUIRE(seen.size() == 2);  // recovered, then what the room has after 2
+  CHECK(seen[0].starts_with("event: recovered\n"));
+  CHECK(field(seen[0], "complete") == "false");
+  CHECK(field(seen[0], "epoch") == "epoch-1");
+  CHECK(seen[1].starts_with("id: epoch-1:3\n"));
 }
 
 TEST_CASE("room: presence transitions: first session joins, last session leaves") {

@@ -46,6 +46,9 @@ class FakeOwner : public StreamWriter::Owner {
  public:
   explicit FakeOwner(asio::ip::tcp::socket& socket) : socket_(socket) {}
 
+  SharedFrame close_frame(std::uint16_t code, std::string_view reason) override {
+    return protocol::share(protocol::close_frame(code, reason));
+  }
   void close_frame_written() override {
     ++close_frames_written;
     asio::error_code ignored;

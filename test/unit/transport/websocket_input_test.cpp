@@ -103,6 +103,11 @@ class FakeConnection : public Subscriber,
     while (queue().take(batch, ends_with_close)) {
       for (const auto& frame : batch) record.push_back("frame " + *frame);
       batch.clear();
+      // The queue ends with a close but leaves its bytes to the transport, as StreamWriter does.
+      if (ends_with_close) {
+        record.push_back("frame " + protocol::close_frame(queue().close_code(), queue().close_reason()));
+        break;
+      }
     }
   }
 

@@ -1,0 +1,49 @@
+// What both ways of following a room check before a session is made, the WebSocket upgrade
+// (subscribe_route.cpp) and the event stream (events_route.cpp): the handshake rate limit, the Origin,
+// the query, who asks and for which room. So the two transports have the same rooms, formats, presence
+// option, access rules and limits, and answer a bad request with the same statuses.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <asio/awaitable.hpp>
+
+#include "protocol/http_response.hpp"
+#include "server/http/request.hpp"
+#include "server/rooms/event_format.hpp"
+#include "server/rooms/room.hpp"
+
+namespace chatd {
+
+struct Subscription {
+  std::shared_ptr<Room> room;
+  std::string name;
+  EventFormat format = EventFormat::json;
+  bool presence_events = false;        // deliver join and leave events too
+  std::optional<std::uint64_t> since;  // recover the events after this id first
+  std::string epoch;                   // with since: the epoch the client last saw
+  // Access control: when the token expires (the session is closed then with 4001), whether it may
+  // publish, and the login session a POST /logout of which closes it (4003); "" for none.
+  std::optional<std::chrono::steady_clock::time_point> expires_at;
+  bool read_only = false;
+  std::string login_session_sha256;
+  // The Origin, when subscriber.allowed_origins lists it: the event stream lets that page read it (CORS).
+  std::string listed_origin;
+};
+
+struct Admission {
+  std::optional<Subscription> subscription;
+  protocol::HttpResponse refusal;  // without a subscription: why not
+};
+
+// Worker thread only (the request's). The subscription `request` asks for on `transport`, in the room
+// found (or made) for it, or the HTTP error that refuses it. An event stream may resume from
+// Last-Event-ID, which wins over ?since= and ?epoch= (a reconnecting EventSource sends it with the URL
+// it first opened).
+asio::awaitable<Admission> admit_subscriber(Request& request, Transport transport);
+
+}  // namespace chatd
