@@ -1,5 +1,6 @@
 #include "protocol/event_stream.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "protocol/json.hpp"
@@ -52,7 +53,14 @@ std::optional<LastEventId> parse_last_event_id(std::string_view text) {
   LastEventId parsed;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), parsed.id);
   if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  parsed.epoch = std::string(text.substr(0, colon));
+  // Epochs are hex digits (history_store.cpp, the cluster's scripts): anything else in front of the colon
+  // is not an id we wrote, such as two Last-Event-ID headers joined by ", " into one value.
+  const std::string_view epoch = text.substr(0, colon);
+  const auto alphanumeric = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  if (!std::all_of(epoch.begin(), epoch.end(), alphanumeric)) return std::nullopt;
+  parsed.epoch = std::string(epoch);
   return parsed;
 }
 

@@ -28,7 +28,8 @@ struct LastEventId {
   std::string epoch;
   std::uint64_t id = 0;
 };
-// Last-Event-ID as sse_event_id wrote it (the epoch may be empty); nullopt for anything else.
+// Last-Event-ID as sse_event_id wrote it: an epoch of letters and digits (it may be empty), a colon, a
+// whole number. nullopt for anything else.
 std::optional<LastEventId> parse_last_event_id(std::string_view text);
 
 // The data of the `close` event that ends a stream, with a WebSocket close code and reason (docs/api.md):

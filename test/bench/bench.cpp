@@ -3,8 +3,9 @@
 //                with W in flight (and at most 128 ahead of the room's slowest subscriber).
 //                Prints deliveries/s, publish-to-receive latency, server CPU per delivery; checks that
 //                every subscriber got every message exactly once, in order.
-//   connections: K idle WebSocket connections; prints server RSS per connection, then checks that every
-//                one of them still receives a message published over HTTP.
+//   connections: K idle WebSocket connections (or event streams, --transport sse); prints server RSS per
+//                connection, then checks that every one of them still receives a message published over
+//                HTTP.
 //   handshakes:  C client threads open N WebSocket connections one after another (upgrade, 101, close 1000);
 //                prints handshakes/s, upgrade latency and server CPU per handshake.
 //   logins:      auth.mode password; C client threads make N POST /login with the right password; prints
@@ -774,6 +775,36 @@ int fanout(const Options& o) {
   return ok ? 0 : 1;
 }
 
+// How many of `streams` receive a `message` event of `text` (format json) before `timeout`.
+std::size_t receive_everywhere(std::vector<EventStreamClient>& streams, const std::string& text,
+                               Millis timeout) {
+  const int epoll = epoll_create1(EPOLL_CLOEXEC);
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = i;
+    epoll_ctl(epoll, EPOLL_CTL_ADD, streams[i].fd(), &event);
+  }
+  std::size_t received = 0;
+  std::vector<epoll_event> events(1024);
+  const auto deadline = Clock::now() + timeout;
+  while (received < streams.size() && Clock::now() < deadline) {
+    const int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 100);
+    for (int e = 0; e < ready; ++e) {
+      EventStreamClient& stream = streams[events[e].data.u64];
+      if (!stream.read_available()) epoll_ctl(epoll, EPOLL_CTL_DEL, stream.fd(), nullptr);
+      while (auto event = stream.pop_event()) {
+        if (event->type == "message" && json_string(event->data, "text") == text) {
+          ++received;
+          epoll_ctl(epoll, EPOLL_CTL_DEL, stream.fd(), nullptr);
+        }
+      }
+    }
+  }
+  ::close(epoll);
+  return received;
+}
+
 // In jwt mode every connection presents a token of its own, and the message is published with one.
 RunResult connections_once(const Options& o, const std::string& mode) {
   const AuthRun run(mode);
@@ -783,15 +814,19 @@ RunResult connections_once(const Options& o, const std::string& mode) {
   expect_refused_without_token(run, server.port());
   std::this_thread::sleep_for(200ms);
   const long rss_before = rss_kib(server.pid());
-  std::vector<WsClient> clients(static_cast<std::size_t>(o.idle));
+  // --transport sse: idle event streams (GET /events) instead of WebSockets.
+  const bool sse = o.transport == "sse";
+  std::vector<WsClient> clients(sse ? 0 : static_cast<std::size_t>(o.idle));
+  std::vector<EventStreamClient> streams(sse ? static_cast<std::size_t>(o.idle) : 0);
   const auto start = Clock::now();
-  for (std::size_t i = 0; i < clients.size(); ++i) {
+  for (std::size_t i = 0; i < static_cast<std::size_t>(o.idle); ++i) {
     // Open mode as before issue 11 (no name given): the figure stays comparable with the earlier ones.
     const std::vector<std::string> headers =
         mode == "jwt" ? std::vector<std::string>{"Authorization: Bearer " + tokens[i]}
                       : std::vector<std::string>{};
-    if (clients[i].open(server.port(), "/subscribe?room=idle", headers) != 101)
-      throw std::runtime_error("handshake failed");
+    if (sse ? streams[i].open(server.port(), "/events?room=idle", headers) != 200
+            : clients[i].open(server.port(), "/subscribe?room=idle", headers) != 101)
+      throw std::runtime_error("subscribing failed");
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - start).count();
   std::this_thread::sleep_for(1s);
@@ -807,18 +842,22 @@ RunResult connections_once(const Options& o, const std::string& mode) {
                     "Connection: close\r\nContent-Type: text/plain\r\n" +
                         authorization + "Content-Length: " + std::to_string(text.size()) + "\r\n\r\n" + text);
   std::size_t received = 0;
-  pump(
-      clients, 30s, [&](std::size_t, Frame& frame) { received += frame.opcode == 1; },
-      [&] { return received == clients.size(); });
+  if (sse) {
+    received = receive_everywhere(streams, text, 30s);
+  } else {
+    pump(
+        clients, 30s, [&](std::size_t, Frame& frame) { received += frame.opcode == 1; },
+        [&] { return received == clients.size(); });
+  }
   const double per_connection = static_cast<double>(rss_after - rss_before) / o.idle;
   std::printf(
-      "connections: %d idle WebSocket connections (auth %s), opened in %.2f s\n"
+      "connections: %d idle %s (auth %s), opened in %.2f s\n"
       "  server RSS %ld KiB before, %ld KiB after = %.2f KiB per connection\n"
       "  a message published to all of them: HTTP %d, received by %zu/%d\n",
-      o.idle, mode.c_str(), connect_s, rss_before, rss_after, per_connection, published.status, received,
-      o.idle);
+      o.idle, sse ? "event streams" : "WebSocket connections", mode.c_str(), connect_s, rss_before, rss_after,
+      per_connection, published.status, received, o.idle);
   server.stop();
-  const bool ok = published.status == 202 && received == clients.size();
+  const bool ok = published.status == 202 && received == static_cast<std::size_t>(o.idle);
   std::printf("  %s\n", ok ? "every connection served: ok" : "CORRECTNESS FAILURE");
   std::fflush(stdout);
   return {o.idle / connect_s, per_connection, 0, ok};

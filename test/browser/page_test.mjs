@@ -562,6 +562,115 @@ async function testRemovedByAnOperatorDoesNotReconnect({ browser, server }) {
   }
 }
 
+// GET /events (Server-Sent Events) from a page: an EventSource receives what is published once, in order,
+// its lastEventId "<epoch>:<id>". An operator's POST /admin/disconnect of that stream, while publishing goes
+// on, ends it with a `close` event (4004, no id); the page then opens a new EventSource resuming with
+// ?since=&epoch= from the last lastEventId (a new EventSource cannot set Last-Event-ID), which begins with
+// `recovered` complete:true. Together the two streams hold every message once, in order.
+async function testEventSourceOnceInOrderAcrossADisconnect({ browser, server }) {
+  const room = freshRoom('sse');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const until = async (what, condition) => {
+    const deadline = Date.now() + WAIT_MS;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`not ${what} within ${WAIT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const state = () => page.evaluate(() => window.sse);
+  const publish = async (text) => {
+    const response = await fetch(server.url(`/publish?room=${room}&name=pub`), {
+      method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: text,
+    });
+    const answer = await response.json();
+    expect(response.status === 202 && answer.room === room, `POST /publish: ${response.status} ${JSON.stringify(answer)}`);
+    return { id: answer.id, text };
+  };
+  const sseSessions = async () => {
+    const response = await fetch(`http://127.0.0.1:${server.adminPort}/admin/sessions?room=${room}`);
+    expect(response.status === 200, `/admin/sessions answered ${response.status}`);
+    return (await response.json()).sessions.filter((session) => session.transport === 'sse');
+  };
+  try {
+    // Any page of the server's origin (not the chat page, whose own WebSocket would be one more session).
+    await page.goto(server.url('/healthz'));
+    await page.evaluate((room) => {
+      const sse = { messages: [], recovered: [], closes: [], opens: 0, errors: 0, sources: 0 };
+      window.sse = sse;
+      window.openStream = (query) => {
+        const source = new EventSource(`/events?room=${room}&name=page${query}`);
+        sse.sources += 1;
+        source.onopen = () => { sse.opens += 1; };
+        source.onerror = () => { sse.errors += 1; };
+        source.onmessage = (event) => sse.messages.push({ lastEventId: event.lastEventId, data: JSON.parse(event.data) });
+        source.addEventListener('recovered', (event) =>
+          sse.recovered.push({ lastEventId: event.lastEventId, data: JSON.parse(event.data) }));
+        source.addEventListener('close', (event) => {
+          sse.closes.push({ lastEventId: event.lastEventId, data: JSON.parse(event.data) });
+          source.close(); // 4004: no automatic reconnect (it would come back with Last-Event-ID by itself)
+        });
+        window.source = source;
+      };
+      window.openStream('');
+    }, room);
+    await until('open', async () => (await state()).opens === 1); // in the room before its 200
+
+    const acked = [];
+    for (let i = 0; i < 30; i += 1) acked.push(await publish(`sse before ${i}`));
+    await until('receiving the first 30', async () => (await state()).messages.length >= acked.length);
+    const { epoch } = await server.historyPage(room);
+    const expected = (list) => list.map(({ id, text }) => ({
+      lastEventId: `${epoch}:${id}`, id, room, type: 'message', name: 'pub', text,
+    }));
+    const got = (messages) => messages.map(({ lastEventId, data }) => ({
+      lastEventId, id: data.id, room: data.room, type: data.type, name: data.name, text: data.text,
+    }));
+    expectEqual(got((await state()).messages), expected(acked), 'the first stream\'s messages');
+
+    const [first] = await sseSessions();
+    expectEqual((await sseSessions()).map((session) => session.name), ['page'], 'the sse sessions');
+    // Publishing goes on while the operator removes the stream, and while the page reconnects.
+    let removed = null;
+    const publishing = (async () => {
+      for (let i = 0; i < 60; i += 1) {
+        acked.push(await publish(`sse during ${i}`));
+        if (i === 10) {
+          const response = await fetch(`http://127.0.0.1:${server.adminPort}/admin/disconnect?session=${first.session}`,
+            { method: 'POST' });
+          removed = await response.json();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await until('the close event', async () => (await state()).closes.length === 1);
+    const closed = await state();
+    const lastSeen = closed.messages.at(-1).lastEventId;
+    expectEqual(closed.closes, [{ lastEventId: lastSeen, data: { type: 'close', code: 4004, reason: 'removed by an operator' } }],
+      'the close event (no id: lastEventId stays the last message\'s)');
+    const [lastEpoch, lastId] = lastSeen.split(':');
+    await page.evaluate(({ since, epoch }) => window.openStream(`&since=${since}&epoch=${epoch}`),
+      { since: lastId, epoch: lastEpoch });
+    await publishing;
+    expectEqual(removed, { disconnected: 1 }, 'the admin listener\'s answer');
+    await until(`receiving all ${acked.length}`, async () => (await state()).messages.length >= acked.length);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // nothing more may come (a duplicate)
+    const final = await state();
+    expect(closed.messages.length < acked.length, 'the stream was removed only after the last message: the resume had nothing to recover');
+    expectEqual(got(final.messages), expected(acked), 'every message once, in order, across the two streams');
+    // A new EventSource's last event id is "" until an event with an id: `recovered` has none.
+    expectEqual(final.recovered.map((event) => [event.lastEventId, event.data]),
+      [['', { type: 'recovered', room, epoch, complete: true, max_message_size: SERVER_MESSAGE_LIMIT }]],
+      'the second stream\'s recovered event');
+    expectEqual([final.sources, final.opens, final.closes.length], [2, 2, 1], '[EventSources, opens, close events]');
+    const now = await sseSessions();
+    expect(now.length === 1 && now[0].session !== first.session, `sse sessions after the resume: ${JSON.stringify(now)}`);
+  } finally {
+    await page.evaluate(() => window.source?.close()).catch(() => {});
+    await context.close();
+  }
+}
+
 async function testTypedWhileDisconnectedIsSentOnce({ browser, server }) {
   const room = freshRoom('queue');
   const relay = new Relay(server);
@@ -879,6 +988,7 @@ const TESTS = [
   ['server-refusal-is-not-a-loop', testServerRefusalIsNotALoop],
   ['typed-while-disconnected-is-sent-once', testTypedWhileDisconnectedIsSentOnce],
   ['removed-by-an-operator-does-not-reconnect', testRemovedByAnOperatorDoesNotReconnect],
+  ['event-source-once-in-order-across-a-disconnect', testEventSourceOnceInOrderAcrossADisconnect],
   ['online-list-follows-people', testOnlineListFollowsPeople],
   ['load-older-reaches-the-first-message', testLoadOlderReachesTheFirstMessage],
   ['links-are-safe', testLinksAreSafe],
