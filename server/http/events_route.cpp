@@ -20,26 +20,12 @@ asio::awaitable<Outcome> open_stream(Request& request) {
     co_return outcome;
   }
   Subscription& subscription = *admission.subscription;
-  EventStreamSession::Options options;
-  options.room = std::move(subscription.room);
-  options.name = std::move(subscription.name);
-  options.format = subscription.format;
-  options.presence_events = subscription.presence_events;
-  options.since = subscription.since;
-  options.epoch = std::move(subscription.epoch);
-  options.peer = request.peer;
-  options.expires_at = subscription.expires_at;
+  auto session = std::make_shared<EventStreamSession>(
+      std::move(request.socket), request.worker, request.context.config, std::move(subscription.options));
   // A page on another origin reads the stream only if subscriber.allowed_origins lists it (Fetch standard,
   // CORS): with the list empty, an EventSource on the same origin (the built-in page) needs no header.
-  outcome.session_response = protocol::sse_response_head(subscription.listed_origin);
-  auto session = std::make_shared<EventStreamSession>(std::move(request.socket), request.worker,
-                                                      request.context.config, std::move(options));
-  if (!subscription.login_session_sha256.empty()) {
-    // As a WebSocket session: a logout between the check and here closes the stream as soon as it opens.
-    if (!session->watch_session(request.context.auth.sessions(), subscription.login_session_sha256))
-      session->close(disconnect::logged_out, true);
-  }
-  outcome.session = std::move(session);
+  outcome = hand_over(std::move(session), protocol::sse_response_head(subscription.listed_origin),
+                      subscription, request);
   co_return outcome;
 }
 

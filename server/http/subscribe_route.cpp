@@ -26,27 +26,11 @@ asio::awaitable<Outcome> upgrade(Request& request) {
     co_return outcome;
   }
   Subscription& subscription = *admission.subscription;
-  WebSocketSession::Options options;
-  options.room = std::move(subscription.room);
-  options.name = std::move(subscription.name);
-  options.format = subscription.format;
-  options.presence_events = subscription.presence_events;
-  options.since = subscription.since;
-  options.epoch = std::move(subscription.epoch);
-  options.peer = request.peer;
-  options.initial_bytes = std::string(request.leftover);
-  options.expires_at = subscription.expires_at;
-  options.read_only = subscription.read_only;
-  outcome.session_response = protocol::serialize(handshake.response);
+  WebSocketSession::Options options{std::move(subscription.options), std::string(request.leftover),
+                                    subscription.read_only};
   auto session = std::make_shared<WebSocketSession>(std::move(request.socket), request.worker,
                                                     request.context.config, std::move(options));
-  if (!subscription.login_session_sha256.empty()) {
-    // From now on a logout closes this session. One that came between the check and here has missed it:
-    // the session then says so as soon as it is open (the socket is the session's already).
-    if (!session->watch_session(request.context.auth.sessions(), subscription.login_session_sha256))
-      session->close(disconnect::logged_out, true);
-  }
-  outcome.session = std::move(session);
+  outcome = hand_over(std::move(session), protocol::serialize(handshake.response), subscription, request);
   co_return outcome;
 }
 

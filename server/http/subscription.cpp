@@ -40,19 +40,19 @@ bool read_options(SubscribeQuery& query, const Request& request, Transport trans
     refusal = protocol::error_response(400, "format must be " + event_format_names(transport));
     return false;
   }
-  subscription.format = *named_format;
+  subscription.options.format = *named_format;
   if (presence.present && presence.value != "true" && presence.value != "false") {
     refusal = protocol::error_response(400, "presence must be true or false");
     return false;
   }
-  subscription.presence_events = presence.value == "true";
+  subscription.options.presence_events = presence.value == "true";
   if (since.present) {
-    subscription.since = parse_id(since.value);
-    if (!subscription.since) {
+    subscription.options.since = parse_id(since.value);
+    if (!subscription.options.since) {
       refusal = protocol::error_response(400, "since must be an event id (a whole number)");
       return false;
     }
-    subscription.epoch = std::move(epoch.value);
+    subscription.options.epoch = std::move(epoch.value);
   } else if (epoch.present) {
     refusal = protocol::error_response(400, "epoch is given only with since");
     return false;
@@ -64,14 +64,14 @@ bool read_options(SubscribeQuery& query, const Request& request, Transport trans
       refusal = protocol::error_response(400, "Last-Event-ID must be an event's id as sent, <epoch>:<id>");
       return false;
     }
-    subscription.since = resumed->id;
-    subscription.epoch = std::move(resumed->epoch);
+    subscription.options.since = resumed->id;
+    subscription.options.epoch = std::move(resumed->epoch);
   }
   if (name.present && !is_valid_name(name.value)) {
     refusal = protocol::error_response(400, invalid_name_message);
     return false;
   }
-  subscription.name = name.present ? std::move(name.value) : guest_name();
+  subscription.options.name = name.present ? std::move(name.value) : guest_name();
   return true;
 }
 
@@ -123,7 +123,7 @@ asio::awaitable<Admission> admit_subscriber(Request& request, Transport transpor
   Subscription subscription;
   if (!read_options(*query, request, transport, subscription, admission.refusal)) co_return admission;
   // The token names the user; ?name= counts only where the request chooses its name (open mode, keys).
-  if (!identity.chooses_name()) subscription.name = identity.name;
+  if (!identity.chooses_name()) subscription.options.name = identity.name;
 
   const std::string room_name = room_or_default((*query)[0], config.rooms);
   if (auto refusal = refuse_room(identity, room_name)) {
@@ -136,13 +136,26 @@ asio::awaitable<Admission> admit_subscriber(Request& request, Transport transpor
     admission.refusal = error_response(lookup.refusal);
     co_return admission;
   }
-  subscription.room = std::move(lookup.room);
-  if (identity.expires_at) subscription.expires_at = session_expiry(identity, config);
+  subscription.options.room = std::move(lookup.room);
+  subscription.options.peer = request.peer;
+  if (identity.expires_at) subscription.options.expires_at = session_expiry(identity, config);
   subscription.read_only = !identity.may_publish;
   if (identity.kind == Identity::Kind::session) subscription.login_session_sha256 = identity.session_sha256;
   if (listed) subscription.listed_origin = origin;
   admission.subscription = std::move(subscription);
   co_return admission;
+}
+
+Outcome hand_over(std::shared_ptr<Session> session, std::string response, const Subscription& subscription,
+                  Request& request) {
+  // A logout that came between the check and here has missed the watch: the session then says so as soon
+  // as it is open (the socket is the session's already).
+  if (!subscription.login_session_sha256.empty())
+    session->close_on_logout(request.context.auth.sessions(), subscription.login_session_sha256);
+  Outcome outcome;
+  outcome.session = std::move(session);
+  outcome.session_response = std::move(response);
+  return outcome;
 }
 
 }  // namespace chatd

@@ -4,8 +4,6 @@
 // option, access rules and limits, and answer a bad request with the same statuses.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,22 +11,18 @@
 #include <asio/awaitable.hpp>
 
 #include "protocol/http_response.hpp"
+#include "server/http/outcome.hpp"
 #include "server/http/request.hpp"
 #include "server/rooms/event_format.hpp"
 #include "server/rooms/room.hpp"
+#include "server/transport/session.hpp"
 
 namespace chatd {
 
 struct Subscription {
-  std::shared_ptr<Room> room;
-  std::string name;
-  EventFormat format = EventFormat::json;
-  bool presence_events = false;        // deliver join and leave events too
-  std::optional<std::uint64_t> since;  // recover the events after this id first
-  std::string epoch;                   // with since: the epoch the client last saw
-  // Access control: when the token expires (the session is closed then with 4001), whether it may
-  // publish, and the login session a POST /logout of which closes it (4003); "" for none.
-  std::optional<std::chrono::steady_clock::time_point> expires_at;
+  SubscriberOptions options;  // what the session is opened with: room, name, format, resume, expiry
+  // Access control: whether it may publish, and the login session a POST /logout of which closes it
+  // (4003); "" for none.
   bool read_only = false;
   std::string login_session_sha256;
   // The Origin, when subscriber.allowed_origins lists it: the event stream lets that page read it (CORS).
@@ -45,5 +39,10 @@ struct Admission {
 // Last-Event-ID, which wins over ?since= and ?epoch= (a reconnecting EventSource sends it with the URL
 // it first opened).
 asio::awaitable<Admission> admit_subscriber(Request& request, Transport transport);
+
+// Worker thread only. The outcome that hands the connection to `session`, made for `subscription`: it
+// writes `response` (the 101, the stream's 200) once it is in the room. From here a logout closes it.
+Outcome hand_over(std::shared_ptr<Session> session, std::string response, const Subscription& subscription,
+                  Request& request);
 
 }  // namespace chatd

@@ -31,7 +31,7 @@ const SharedFrame& keepalive() {
 std::atomic<std::size_t> EventStreamSession::open_streams_{0};
 
 EventStreamSession::EventStreamSession(asio::ip::tcp::socket socket, Worker& worker,
-                                       const config::Config& config, Options options)
+                                       const config::Config& config, SubscriberOptions options)
     : Subscriber(config.subscriber.queue, options.format, std::move(options.name), options.presence_events,
                  config.subscriber.queue_bytes),
       socket_(std::move(socket)),
@@ -54,14 +54,6 @@ EventStreamSession::~EventStreamSession() {
 
 Subscriber::Description EventStreamSession::describe() const {
   return Description{peer_, "sse", connected_at_ms_};
-}
-
-bool EventStreamSession::watch_session(SessionTokens& sessions, const std::string& sha256) {
-  if (!access_) access_ = std::make_unique<SessionAccess>();
-  std::weak_ptr<EventStreamSession> weak = shared_from_this();  // the watch must not keep it alive
-  return access_->watch(sessions, sha256, this, [weak] {
-    if (auto session = weak.lock()) session->close(disconnect::logged_out, true);
-  });
 }
 
 asio::awaitable<bool> EventStreamSession::start(std::string response) {
@@ -188,8 +180,7 @@ void EventStreamSession::tick(Clock::time_point now) {
   if (state_ == State::dropped || state_ == State::closed) return;
   if (access_ && access_->expired(now)) close(disconnect::token_expired, true);
   const auto& settings = config_.subscriber;
-  const auto stalled_since = writer_.stalled_since();
-  if (stalled_since != Clock::time_point{} && now - stalled_since > settings.write_timeout) {
+  if (writer_.stalled_longer_than(now, settings.write_timeout)) {
     // docs/api.md, slow clients: a stalled write. One already closed as too slow is not counted again.
     if (!queue().close_code()) metrics::add(metrics::Series::slow_client_closes);
     return drop(disconnect::write_timeout);

@@ -34,29 +34,13 @@ class EventStreamSession : public Subscriber,
                            private StreamWriter::Owner,
                            public std::enable_shared_from_this<EventStreamSession> {
  public:
-  struct Options {
-    std::shared_ptr<Room> room;
-    std::string name;
-    EventFormat format = EventFormat::sse_json;  // sse_json or sse_text
-    bool presence_events = false;
-    std::optional<std::uint64_t> since;  // recover the events after this id first
-    std::string epoch;                   // with since: the epoch the reader last saw
-    std::string peer;                    // "address:port", for logs
-    // When the token expires: the stream is closed then with 4001, and the reader comes back with a
-    // fresh token and Last-Event-ID.
-    std::optional<std::chrono::steady_clock::time_point> expires_at;
-  };
-
+  // `options.format` is one of the event stream's (sse_json, sse_text).
   EventStreamSession(asio::ip::tcp::socket socket, Worker& worker, const config::Config& config,
-                     Options options);
+                     SubscriberOptions options);
   ~EventStreamSession() override;
 
   // Any thread: the streams open in this process, for chatd_connections_open{transport="sse"}.
   static std::size_t open_count() { return open_streams_.load(std::memory_order_relaxed); }
-
-  // Worker thread only, before start(): a POST /logout of session `sha256` closes this stream with 4003
-  // (from the logging-out thread). False when that session has ended already.
-  bool watch_session(SessionTokens& sessions, const std::string& sha256);
 
   Description describe() const override;
 
@@ -65,6 +49,9 @@ class EventStreamSession : public Subscriber,
   asio::awaitable<bool> start(std::string response) override;
   void begin_reading() override;
   asio::awaitable<void> finish() override;
+  void close_on_logout(SessionTokens& sessions, const std::string& sha256) override {
+    chatd::close_on_logout(access_, *this, sessions, sha256);
+  }
 
   // Any thread.
   void wake_writer() override;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "server/auth/session_tokens.hpp"
+#include "server/core/disconnect.hpp"
 
 namespace chatd {
 
@@ -48,5 +49,19 @@ class SessionAccess {
   SessionTokens* sessions_ = nullptr;
   std::string session_sha256_;
 };
+
+// Session::close_on_logout for a session of type S (shared_from_this, Subscriber::close), through its
+// `access`, made here when the session has none (auth.mode open has no expiry, but may have API keys).
+template <class S>
+void close_on_logout(std::unique_ptr<SessionAccess>& access, S& session, SessionTokens& sessions,
+                     const std::string& sha256) {
+  if (!access) access = std::make_unique<SessionAccess>();
+  // A weak reference: the watch must not keep a closed connection alive until its owner logs out.
+  std::weak_ptr<S> weak = session.shared_from_this();
+  const bool watching = access->watch(sessions, sha256, &session, [weak] {
+    if (auto alive = weak.lock()) alive->close(disconnect::logged_out, true);
+  });
+  if (!watching) session.close(disconnect::logged_out, true);
+}
 
 }  // namespace chatd

@@ -53,6 +53,11 @@ class StreamWriter {
 
   // Since when the asynchronous write in flight has waited for the socket; the epoch when none has.
   Clock::time_point stalled_since() const { return write_started_; }
+  // Whether that wait has lasted longer than `limit` at `now` (subscriber.write_timeout: the peer is
+  // dropped).
+  bool stalled_longer_than(Clock::time_point now, Clock::duration limit) const {
+    return write_started_ != Clock::time_point{} && now - write_started_ > limit;
+  }
   bool writing_async() const { return writing_async_; }
 
  private:

@@ -49,15 +49,6 @@ Subscriber::Description WebSocketSession::describe() const {
   return Description{peer_, "websocket", connected_at_ms_};
 }
 
-bool WebSocketSession::watch_session(SessionTokens& sessions, const std::string& sha256) {
-  if (!access_) access_ = std::make_unique<SessionAccess>();
-  // A weak reference: the watch must not keep a closed connection alive until its owner logs out.
-  std::weak_ptr<WebSocketSession> weak = shared_from_this();
-  return access_->watch(sessions, sha256, this, [weak] {
-    if (auto session = weak.lock()) session->close(disconnect::logged_out, true);
-  });
-}
-
 asio::awaitable<bool> WebSocketSession::start(std::string handshake_response) {
   worker_.add(this);
   last_received_ = last_ping_ = Clock::now();
@@ -267,8 +258,7 @@ void WebSocketSession::tick(Clock::time_point now) {
   // the first close counts.
   if (access_ && access_->expired(now)) close(disconnect::token_expired, true);
   const auto& settings = config_.subscriber;
-  const auto stalled_since = writer_.stalled_since();
-  if (stalled_since != Clock::time_point{} && now - stalled_since > settings.write_timeout) {
+  if (writer_.stalled_longer_than(now, settings.write_timeout)) {
     // docs/api.md, slow clients: a stalled write. One already closed as too slow is not counted again.
     if (!queue().close_code()) metrics::add(metrics::Series::slow_client_closes);
     return drop(disconnect::write_timeout);

@@ -34,26 +34,13 @@ class WebSocketSession : public Subscriber,
                          private WebSocketInput::Owner,
                          public std::enable_shared_from_this<WebSocketSession> {
  public:
-  struct Options {
-    std::shared_ptr<Room> room;
-    std::string name;
-    EventFormat format = EventFormat::json;
-    bool presence_events = false;        // deliver join and leave events too
-    std::optional<std::uint64_t> since;  // recover the events after this id first
-    std::string epoch;                   // with since: the epoch the client last saw
-    std::string peer;                    // "address:port", for logs
-    std::string initial_bytes;           // frames that arrived with the handshake
-    // Access control: when the token expires (closed then with 4001), and whether it may publish.
-    std::optional<std::chrono::steady_clock::time_point> expires_at;
-    bool read_only = false;
+  struct Options : SubscriberOptions {
+    std::string initial_bytes;  // frames that arrived with the handshake
+    bool read_only = false;     // access control: a token that may not publish (1008 if it tries)
   };
 
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const config::Config& config,
                    Options options);
-
-  // Worker thread only, before start(): a POST /logout of session `sha256` closes this connection with 4003
-  // (from the logging-out thread). False when that session has ended already.
-  bool watch_session(SessionTokens& sessions, const std::string& sha256);
 
   Description describe() const override;
 
@@ -62,6 +49,9 @@ class WebSocketSession : public Subscriber,
   asio::awaitable<bool> start(std::string handshake_response) override;
   void begin_reading() override;
   asio::awaitable<void> finish() override;
+  void close_on_logout(SessionTokens& sessions, const std::string& sha256) override {
+    chatd::close_on_logout(access_, *this, sessions, sha256);
+  }
 
   // Any thread.
   void wake_writer() override;

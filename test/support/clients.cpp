@@ -67,6 +67,21 @@ std::string lower(std::string text) {
 }
 
 // Parses a response head; returns the head size, or 0 if incomplete.
+// Appends what `fd` has to `input` without blocking; false (and `eof` set) at end of stream or on an error.
+bool read_nonblocking(int fd, std::string& input, bool& eof) {
+  char buffer[65536];
+  for (;;) {
+    const ssize_t size = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (size > 0) {
+      input.append(buffer, static_cast<std::size_t>(size));
+      continue;
+    }
+    if (size < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    eof = true;
+    return false;
+  }
+}
+
 std::size_t parse_head(const std::string& data, HttpResult& result) {
   const auto end = data.find("\r\n\r\n");
   if (end == std::string::npos) return 0;
@@ -257,17 +272,7 @@ std::optional<Frame> WsClient::pop_frame() {
 }
 
 bool WsClient::read_available() {
-  char buffer[65536];
-  for (;;) {
-    const ssize_t size = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-    if (size > 0) {
-      input_.append(buffer, static_cast<std::size_t>(size));
-      continue;
-    }
-    if (size < 0 && (errno == EAGAIN || errno == EINTR)) return true;
-    eof_ = true;
-    return false;
-  }
+  return read_nonblocking(fd_, input_, eof_);
 }
 
 std::optional<Frame> WsClient::next(Millis timeout) {
@@ -341,17 +346,7 @@ int EventStreamClient::open(std::uint16_t port, const std::string& target,
 }
 
 bool EventStreamClient::read_available() {
-  char buffer[65536];
-  for (;;) {
-    const ssize_t size = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-    if (size > 0) {
-      input_.append(buffer, static_cast<std::size_t>(size));
-      continue;
-    }
-    if (size < 0 && (errno == EAGAIN || errno == EINTR)) return true;
-    eof_ = true;
-    return false;
-  }
+  return read_nonblocking(fd_, input_, eof_);
 }
 
 std::optional<SseEvent> EventStreamClient::pop_event() {
