@@ -10,6 +10,9 @@
 //                prints handshakes/s, upgrade latency and server CPU per handshake.
 //   logins:      auth.mode password; C client threads make N POST /login with the right password; prints
 //                logins/s and server CPU per login (scrypt bounds it).
+// --publisher ws|http (fanout): http posts the messages over --http-publishers (8) keep-alive POST /publish
+// connections instead of from a member of each room, with one request in flight per room (so the room's
+// order is the order sent); it also reports CPU per message and chatd's RSS.
 // --transport websocket|sse (fanout): sse has every subscriber but each room's publisher read the room as
 // Server-Sent Events (GET /events), to compare the two write paths under the same load.
 // --nodes 1|2|both (fanout): 2 runs two chatd nodes on one redis-server started here (cluster.engine redis,
@@ -47,6 +50,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test/support/chatd_process.hpp"
@@ -76,6 +80,8 @@ struct Options {
   std::string auth = "open";            // open, jwt, or both (alternating)
   std::string nodes = "1";              // fanout: 1, 2 (on one Redis), both or all (alternating)
   std::string transport = "websocket";  // fanout: how the subscribers that do not publish read
+  std::string publisher = "ws";         // fanout: ws (a member of each room) or http (POST /publish)
+  int http_publishers = 8;              // fanout with --publisher http: keep-alive connections
 };
 
 Options parse(int argc, char** argv) {
@@ -91,10 +97,12 @@ Options parse(int argc, char** argv) {
                                                {"--conns", &o.conns},
                                                {"--logins", &o.logins},
                                                {"--concurrency", &o.concurrency},
-                                               {"--rate", &o.rate}};
+                                               {"--rate", &o.rate},
+                                               {"--http-publishers", &o.http_publishers}};
   const std::map<std::string, std::string*> words = {
-      {"--scenario", &o.scenario}, {"--format", &o.format}, {"--history", &o.history},
-      {"--auth", &o.auth},         {"--nodes", &o.nodes},   {"--transport", &o.transport}};
+      {"--scenario", &o.scenario},  {"--format", &o.format}, {"--history", &o.history},
+      {"--auth", &o.auth},          {"--nodes", &o.nodes},   {"--transport", &o.transport},
+      {"--publisher", &o.publisher}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (auto number = numbers.find(key); number != numbers.end()) {
@@ -107,6 +115,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.nodes != "1" && o.nodes != "2" && o.nodes != "both" && o.nodes != "all")
     throw std::runtime_error("--nodes is 1, 2, both or all, not " + o.nodes);
+  if (o.publisher != "ws" && o.publisher != "http")
+    throw std::runtime_error("--publisher is ws or http, not " + o.publisher);
   if (o.transport != "websocket" && o.transport != "sse")
     throw std::runtime_error("--transport is websocket or sse, not " + o.transport);
   return o;
@@ -444,6 +454,8 @@ struct RunResult {
   double publishes = 0;              // messages published per second, all rooms
   double redis_cost = 0;             // Redis CPU µs per delivery (cluster runs)
   double redis_publishes_per_s = 0;  // publishes per Redis CPU second: how far one Redis core carries
+  double per_message = 0;            // chatd CPU µs per message published (all nodes)
+  double rss_mib = 0;                // chatd's resident set at the end of the run (all nodes)
 };
 using Results = std::map<std::string, std::vector<RunResult>>;
 
@@ -528,12 +540,72 @@ Percentiles percentiles(std::vector<std::int64_t>& ns) {
   return {at(0.5), at(0.99), ns.empty() ? 0.0 : ns.back() / 1e6};
 }
 
+// One keep-alive HTTP connection that POSTs /publish, one request at a time (no pipelining, as a script's
+// client does), and checks that each answer is 202.
+class HttpPublisher {
+ public:
+  explicit HttpPublisher(std::uint16_t port) : fd_(connect_loopback(port)) {}
+  ~HttpPublisher() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  HttpPublisher(HttpPublisher&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), busy_(other.busy_), input_(std::move(other.input_)) {}
+  HttpPublisher& operator=(HttpPublisher&&) = delete;
+
+  int fd() const { return fd_; }
+  bool busy() const { return busy_; }
+  std::size_t room() const { return room_; }  // the room of the request in flight
+  void publish(std::size_t room, const std::string& text) {
+    room_ = room;
+    const std::string request = "POST /publish?room=bench-" + std::to_string(room) +
+                                "&name=pub HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                                "Content-Length: " +
+                                std::to_string(text.size()) + "\r\n\r\n" + text;
+    for (std::string_view rest = request; !rest.empty();) {
+      const ssize_t sent = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (sent <= 0) throw std::runtime_error("publish: send failed");
+      rest.remove_prefix(static_cast<std::size_t>(sent));
+    }
+    busy_ = true;
+  }
+  // Reads the answer if it is complete: true for a 202, false for none yet; throws for anything else.
+  bool read_answer() {
+    char buffer[4096];
+    for (;;) {
+      const ssize_t size = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (size > 0) {
+        input_.append(buffer, static_cast<std::size_t>(size));
+        continue;
+      }
+      if (size < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      throw std::runtime_error("publish: the server closed the connection");
+    }
+    const std::size_t head_end = input_.find("\r\n\r\n");
+    if (head_end == std::string::npos) return false;
+    const std::size_t length_at = input_.find("Content-Length: ");
+    const std::size_t length = length_at < head_end ? std::stoul(input_.substr(length_at + 16)) : 0;
+    if (input_.size() < head_end + 4 + length) return false;
+    if (!input_.starts_with("HTTP/1.1 202"))
+      throw std::runtime_error("publish: " + input_.substr(0, head_end));
+    input_.erase(0, head_end + 4 + length);
+    busy_ = false;
+    return true;
+  }
+
+ private:
+  int fd_;
+  bool busy_ = false;
+  std::size_t room_ = 0;
+  std::string input_;
+};
+
 // One room of the fan-out: its publisher (one of its subscribers) and how far its messages have got.
 struct RoomLoad {
   std::size_t publisher = 0;  // index into the clients
   int members = 0;
   int sent = 0;
   int echoed = 0;            // the publisher's own messages it has received back
+  bool posting = false;      // --publisher http: a POST to it is unanswered
   int delivered_to_all = 0;  // messages every member has received
   std::vector<int> received_by;
 };
@@ -566,7 +638,9 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   // the publisher stays a WebSocket, which can send.
   const bool sse = o.transport == "sse";
   std::vector<EventStreamClient> streams(sse ? clients.size() : 0);
-  const auto streamed = [&](std::size_t i) { return sse && rooms[i % room_count].publisher != i; };
+  const auto streamed = [&](std::size_t i) {
+    return sse && (o.publisher == "http" || rooms[i % room_count].publisher != i);
+  };
   for (std::size_t i = 0; i < clients.size(); ++i) {
     RoomLoad& room = rooms[i % room_count];
     // Client i is member i / room_count of its room, and member k connects to node k % nodes: the room's
@@ -583,6 +657,14 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
                                nodes[(i / room_count) % nodes.size()]->log());
   }
   for (auto& room : rooms) room.received_by.assign(static_cast<std::size_t>(o.msgs), 0);
+  // --publisher http: the messages go out over keep-alive POST /publish connections to node 0, not from a
+  // member of the room; every member only reads.
+  const bool http = o.publisher == "http";
+  std::vector<HttpPublisher> publishers;
+  if (http) {
+    for (int k = 0; k < std::max(1, o.http_publishers); ++k) publishers.emplace_back(nodes[0]->port());
+  }
+  long long acknowledged = 0;
 
   const int epoll = epoll_create1(EPOLL_CLOEXEC);
   for (std::size_t i = 0; i < clients.size(); ++i) {
@@ -590,6 +672,12 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
     event.events = EPOLLIN;
     event.data.u64 = i;
     epoll_ctl(epoll, EPOLL_CTL_ADD, streamed(i) ? streams[i].fd() : clients[i].fd(), &event);
+  }
+  for (std::size_t k = 0; k < publishers.size(); ++k) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = clients.size() + k;
+    epoll_ctl(epoll, EPOLL_CTL_ADD, publishers[k].fd(), &event);
   }
   std::vector<int> next_seq(clients.size(), 0);
   // Closed loop (no --rate): each publisher keeps `window` of its own messages in flight (acknowledged by
@@ -614,11 +702,31 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   auto last_progress = start;
   std::string scratch;
   std::vector<epoll_event> events(1024);
+  // http: a connection with no request in flight, if there is one.
+  const auto free_publisher = [&]() -> HttpPublisher* {
+    for (auto& publisher : publishers) {
+      if (!publisher.busy()) return &publisher;
+    }
+    return nullptr;
+  };
+  // http: one POST in flight per room, so that the room numbers its messages in the order they were sent
+  // (two connections' requests may reach it in either order), as one script per room publishes.
   const auto can_send = [&](const RoomLoad& room) {
-    return room.sent < o.msgs && room.sent - room.delivered_to_all < max_lead;
+    return room.sent < o.msgs && room.sent - room.delivered_to_all < max_lead && !room.posting;
+  };
+  const auto answered = [&](HttpPublisher& publisher) {
+    if (!publisher.read_answer()) return;
+    ++acknowledged;
+    rooms[publisher.room()].posting = false;
   };
   const auto send = [&](RoomLoad& room) {
-    clients[room.publisher].send_text(payload(room.sent, now_ns(), o.size));
+    const std::string text = payload(room.sent, now_ns(), o.size);
+    if (http) {
+      free_publisher()->publish(static_cast<std::size_t>(&room - rooms.data()), text);
+      room.posting = true;
+    } else {
+      clients[room.publisher].send_text(text);
+    }
     ++room.sent;
     ++sent;
   };
@@ -627,7 +735,7 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       const long long due = std::min(to_send, static_cast<long long>(o.rate * elapsed) + 1);
       // To the rooms in turn; a room held back by max_lead is passed over, not waited for.
-      for (std::size_t tried = 0; sent < due && tried < room_count;) {
+      for (std::size_t tried = 0; sent < due && tried < room_count && (!http || free_publisher());) {
         RoomLoad& room = rooms[next_room];
         next_room = (next_room + 1) % room_count;
         if (can_send(room)) {
@@ -638,13 +746,31 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
         }
       }
     } else {
-      for (auto& room : rooms) {
-        while (can_send(room) && room.sent - room.echoed < o.window) send(room);
+      if (http) {
+        // Closed loop over HTTP: every free connection takes the next room's next message, in turn.
+        for (std::size_t tried = 0; tried < room_count && free_publisher();) {
+          RoomLoad& room = rooms[next_room];
+          next_room = (next_room + 1) % room_count;
+          if (can_send(room)) {
+            send(room);
+            tried = 0;
+          } else {
+            ++tried;
+          }
+        }
+      } else {
+        for (auto& room : rooms) {
+          while (can_send(room) && room.sent - room.echoed < o.window) send(room);
+        }
       }
     }
     const int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), o.rate > 0 ? 1 : 100);
     for (int e = 0; e < ready; ++e) {
       const std::size_t index = events[e].data.u64;
+      if (index >= clients.size()) {
+        answered(publishers[index - clients.size()]);
+        continue;
+      }
       WsClient& client = clients[index];
       RoomLoad& room = rooms[index % room_count];
       const bool is_stream = streamed(index);
@@ -691,6 +817,16 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   meter.stop();
+  // Every publish is answered 202 (the last answers may come after the last delivery).
+  for (const auto waited = Clock::now(); acknowledged < sent && Clock::now() - waited < 5s;) {
+    const int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 10);
+    for (int e = 0; e < ready; ++e) {
+      const std::size_t index = events[e].data.u64;
+      if (index >= clients.size()) answered(publishers[index - clients.size()]);
+    }
+  }
+  double rss_mib = 0;
+  for (const auto& node : nodes) rss_mib += static_cast<double>(rss_kib(node->pid())) / 1024;
   const double redis_s = redis ? meter.each_s.back() : 0;
   const double chatd_s = meter.server_s - redis_s;
   ::close(epoll);
@@ -703,12 +839,21 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
       "threads %s, history %s, auth %s, %d node(s)%s)\n"
       "  deliveries %lld/%lld in %.3f s = %.0f deliveries/s; %.0f publishes/s\n"
       "  latency ms p50 %.2f p99 %.2f max %.2f\n"
-      "  chatd CPU %.2f s = %.3f us per delivery (load client %.2f s, other work on the machine %.2f s)\n",
-      o.subs, room_count, o.msgs, o.size, sse ? "SSE readers" : "WebSocket", o.format.c_str(), pacing.c_str(),
-      o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(), o.history.c_str(), mode.c_str(),
-      topology.nodes, redis ? " on one redis-server" : "", deliveries, expected, seconds,
-      deliveries / seconds, sent / seconds, lat.p50, lat.p99, lat.max, chatd_s, chatd_s * per_delivery,
-      meter.client_s, meter.other_s);
+      "  chatd CPU %.2f s = %.3f us per delivery, %.1f us per message (load client %.2f s, other work on the "
+      "machine %.2f s)\n"
+      "  chatd RSS %.1f MiB at the end\n",
+      o.subs, room_count, o.msgs, o.size,
+      sse    ? (http ? "SSE readers, HTTP publishers" : "SSE readers")
+      : http ? "WebSocket readers, HTTP publishers"
+             : "WebSocket",
+      o.format.c_str(), pacing.c_str(), o.threads == 0 ? "one per core" : std::to_string(o.threads).c_str(),
+      o.history.c_str(), mode.c_str(), topology.nodes, redis ? " on one redis-server" : "", deliveries,
+      expected, seconds, deliveries / seconds, sent / seconds, lat.p50, lat.p99, lat.max, chatd_s,
+      chatd_s * per_delivery, chatd_s * 1e6 / static_cast<double>(std::max(1LL, sent)), meter.client_s,
+      meter.other_s, rss_mib);
+  if (http)
+    std::printf("  %lld messages POSTed on %zu keep-alive connections, %lld answered 202\n", sent,
+                publishers.size(), acknowledged);
   if (nodes.size() > 1) {
     for (std::size_t n = 0; n < nodes.size(); ++n)
       std::printf("    node %zu: %.2f s = %.3f us per delivery\n", n, meter.each_s[n],
@@ -722,7 +867,7 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
         static_cast<double>(sent) / std::max(1e-9, redis_s));
   }
   std::printf("  order errors %lld, closed by server %lld\n", errors, closed);
-  const bool ok = deliveries == expected && errors == 0 && closed == 0;
+  const bool ok = deliveries == expected && errors == 0 && closed == 0 && (!http || acknowledged == sent);
   std::printf("  %s\n", ok ? "exactly once, in order: ok" : "CORRECTNESS FAILURE");
   for (auto& node : nodes) {
     node->stop();
@@ -735,22 +880,29 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   result.publishes = sent / seconds;
   result.redis_cost = redis_s * per_delivery;
   result.redis_publishes_per_s = redis ? static_cast<double>(sent) / std::max(1e-9, redis_s) : 0;
+  result.per_message = chatd_s * 1e6 / static_cast<double>(std::max(1LL, sent));
+  result.rss_mib = rss_mib;
   return result;
 }
 
 // Per auth mode and topology, the medians of what print_summary does not show: latency and Redis' share.
 void print_fanout_medians(const Results& results) {
   for (const auto& [key, runs] : results) {
-    std::vector<double> p50, p99, publishes, redis_cost, redis_rate;
+    std::vector<double> p50, p99, publishes, redis_cost, redis_rate, per_message, rss;
     for (const RunResult& run : runs) {
+      per_message.push_back(run.per_message);
+      rss.push_back(run.rss_mib);
       p50.push_back(run.p50_ms);
       p99.push_back(run.p99_ms);
       publishes.push_back(run.publishes);
       redis_cost.push_back(run.redis_cost);
       redis_rate.push_back(run.redis_publishes_per_s);
     }
-    std::printf("fanout %s, %zu runs: latency ms median p50 %.2f p99 %.2f; publishes/s median %.0f",
-                key.c_str(), runs.size(), median(p50), median(p99), median(publishes));
+    std::printf(
+        "fanout %s, %zu runs: latency ms median p50 %.2f p99 %.2f; publishes/s median %.0f; chatd CPU us per "
+        "message median %.1f; RSS MiB median %.1f",
+        key.c_str(), runs.size(), median(p50), median(p99), median(publishes), median(per_message),
+        median(rss));
     if (median(redis_rate) > 0)
       std::printf("; redis CPU us per delivery median %.3f, publishes per Redis CPU second median %.0f",
                   median(redis_cost), median(redis_rate));
