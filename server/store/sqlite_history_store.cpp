@@ -16,6 +16,17 @@ void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
   sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
 }
 
+// Rows per INSERT of the batch insert: one statement step for 16 events instead of 16 (each step runs the
+// statement's program from the top). 16 x 6 parameters is far under SQLite's limit (32766 since 3.32).
+constexpr std::size_t rows_per_insert = 16;
+
+std::string insert_sql(std::size_t rows) {
+  std::string sql = "INSERT INTO events(room, id, ts, type, name, text) VALUES";
+  for (std::size_t row = 0; row < rows; ++row)
+    sql += row == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+  return sql;
+}
+
 std::string column_text(sqlite3_stmt* statement, int index) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, index));
   return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(statement, index))) : "";
@@ -50,12 +61,13 @@ SqliteHistoryStore::SqliteHistoryStore(const config::History& settings) : settin
     if (sqlite3_db_readonly(db_, "main") == 1) fail("the file is not writable");
     sqlite3_busy_timeout(db_, 5000);
     open_schema();
-    insert_event_ = prepare("INSERT INTO events(room, id, ts, type, name, text) VALUES(?, ?, ?, ?, ?, ?)");
+    insert_event_ = prepare(insert_sql(1).c_str());
+    insert_events_ = prepare(insert_sql(rows_per_insert).c_str());
     update_last_id_ = prepare("UPDATE rooms SET last_id = ? WHERE name = ? AND last_id < ?");
     trim_room_ = prepare("DELETE FROM events WHERE room = ? AND id < ?");
     trim_age_ = prepare("DELETE FROM events WHERE ts < ?");
   } catch (...) {
-    for (auto* statement : {insert_event_, update_last_id_, trim_room_, trim_age_})
+    for (auto* statement : {insert_event_, insert_events_, update_last_id_, trim_room_, trim_age_})
       sqlite3_finalize(statement);
     sqlite3_close(db_);
     db_ = nullptr;
@@ -189,10 +201,14 @@ void SqliteHistoryStore::append(const std::string& room, std::vector<SharedEvent
       if (pending_.size() == pending_.capacity())
         pending_.reserve(std::max<std::size_t>(16, 2 * pending_.size()));
       std::string name = room;
-      if (pending_.empty()) first_pending_at_ = std::chrono::steady_clock::now();
+      // Only the first append of a batch wakes the writer: it waits for a non-empty queue (then, in
+      // batch mode, for the flush interval, which appends do not cut short), so waking it for the others
+      // cost a futex call here and a wake-up there per event for nothing (issue 14's profile).
+      const bool wake = pending_.empty();
+      if (wake) first_pending_at_ = std::chrono::steady_clock::now();
       pending_events_ += count;
       pending_.push_back(Pending{std::move(name), std::move(events), kept_from, std::move(committed)});
-      queue_changed_.notify_one();
+      if (wake) queue_changed_.notify_one();
       return;
     }
     why = "the writer is " + std::to_string(max_pending_events) + " events behind the disk";
@@ -271,14 +287,29 @@ void SqliteHistoryStore::step_and_reset(sqlite3_stmt* statement) {
   if (step != SQLITE_DONE) throw StoreError(sqlite3_errmsg(db_));
 }
 
-void SqliteHistoryStore::insert_events(const Pending& pending) {
-  for (const auto& event : pending.events) {
-    bind_text(insert_event_, 1, pending.room);
-    sqlite3_bind_int64(insert_event_, 2, static_cast<sqlite3_int64>(event->id));
-    sqlite3_bind_int64(insert_event_, 3, event->ts);
-    sqlite3_bind_int(insert_event_, 4, static_cast<int>(event->type));
-    bind_text(insert_event_, 5, event->name);
-    bind_text(insert_event_, 6, event->text);
+void SqliteHistoryStore::insert_events(const std::vector<Pending>& batch) {
+  // Every event of the batch, whatever its room, in the order appended.
+  std::vector<std::pair<const std::string*, const StoredEvent*>> rows;
+  for (const auto& pending : batch) {
+    for (const auto& event : pending.events) rows.emplace_back(&pending.room, event.get());
+  }
+  const auto bind_row = [](sqlite3_stmt* statement, int first, const std::string& room,
+                           const StoredEvent& event) {
+    bind_text(statement, first, room);
+    sqlite3_bind_int64(statement, first + 1, static_cast<sqlite3_int64>(event.id));
+    sqlite3_bind_int64(statement, first + 2, event.ts);
+    sqlite3_bind_int(statement, first + 3, static_cast<int>(event.type));
+    bind_text(statement, first + 4, event.name);
+    bind_text(statement, first + 5, event.text);
+  };
+  std::size_t at = 0;
+  for (; at + rows_per_insert <= rows.size(); at += rows_per_insert) {
+    for (std::size_t row = 0; row < rows_per_insert; ++row)
+      bind_row(insert_events_, static_cast<int>(6 * row + 1), *rows[at + row].first, *rows[at + row].second);
+    step_and_reset(insert_events_);
+  }
+  for (; at < rows.size(); ++at) {
+    bind_row(insert_event_, 1, *rows[at].first, *rows[at].second);
     step_and_reset(insert_event_);
   }
 }
@@ -290,10 +321,12 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
     std::uint64_t kept_from = 0;
   };
   std::map<std::string_view, RoomChange> changes;
+  std::vector<std::pair<std::string_view, std::uint64_t>> trimmed;  // into trimmed_below_ once committed
+  bool aged = false;
   try {
     exec("BEGIN");
+    insert_events(batch);
     for (const auto& pending : batch) {
-      insert_events(pending);
       auto& change = changes[pending.room];
       if (!pending.events.empty()) change.last_id = std::max(change.last_id, pending.events.back()->id);
       change.kept_from = std::max(change.kept_from, pending.kept_from);
@@ -306,19 +339,27 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
         sqlite3_bind_int64(update_last_id_, 3, static_cast<sqlite3_int64>(change.last_id));
         step_and_reset(update_last_id_);
       }
-      // What the room no longer retains (max_events, max_age) goes from the disk too.
+      // What the room no longer retains (max_events, max_age) goes from the disk too, when that moved.
+      const auto done = trimmed_below_.find(room);
+      if (done != trimmed_below_.end() && done->second >= change.kept_from) continue;
       bind_text(trim_room_, 1, name);
       sqlite3_bind_int64(trim_room_, 2, static_cast<sqlite3_int64>(change.kept_from));
       step_and_reset(trim_room_);
+      trimmed.emplace_back(room, change.kept_from);
     }
     // Age trims every room at once: at most once a second.
     const auto now = std::chrono::steady_clock::now();
     if (now - last_age_trim_ >= std::chrono::seconds(1)) {
-      last_age_trim_ = now;
       sqlite3_bind_int64(trim_age_, 1, event_time_now() - settings_.max_age.count());
       step_and_reset(trim_age_);
+      aged = true;
     }
     exec("COMMIT");
+    if (aged) {
+      last_age_trim_ = now;
+      trimmed_below_.clear();
+    }
+    for (const auto& [room, below] : trimmed) trimmed_below_.insert_or_assign(std::string(room), below);
     return true;
   } catch (const StoreError& error) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -342,7 +383,8 @@ void SqliteHistoryStore::close() {
   if (writer_.joinable()) writer_.join();
   std::lock_guard lock(db_mutex_);
   const bool lost = lost_events_;
-  for (auto* statement : {insert_event_, update_last_id_, trim_room_, trim_age_}) sqlite3_finalize(statement);
+  for (auto* statement : {insert_event_, insert_events_, update_last_id_, trim_room_, trim_age_})
+    sqlite3_finalize(statement);
   // Everything appended is committed: the next start need not skip ids.
   if (!lost && sqlite3_exec(db_, "UPDATE meta SET value = '1' WHERE key = 'clean'", nullptr, nullptr,
                             nullptr) != SQLITE_OK)

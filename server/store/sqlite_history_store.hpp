@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -48,7 +49,7 @@ class SqliteHistoryStore : public HistoryStore {
   void run_writer();
   bool commit(const std::vector<Pending>& batch);  // one transaction; false (logged) when it failed
   // Writer thread, under db_mutex_, inside commit's transaction. Throw StoreError.
-  void insert_events(const Pending& pending);
+  void insert_events(const std::vector<Pending>& batch);
   void step_and_reset(sqlite3_stmt* statement);
   void exec(const char* sql);
   sqlite3_stmt* prepare(const char* sql);
@@ -57,11 +58,16 @@ class SqliteHistoryStore : public HistoryStore {
   const config::History settings_;
   sqlite3* db_ = nullptr;
   std::mutex db_mutex_;  // one connection: the writer's commits, and loads when rooms are made
-  sqlite3_stmt* insert_event_ = nullptr;
+  sqlite3_stmt* insert_event_ = nullptr;   // one row
+  sqlite3_stmt* insert_events_ = nullptr;  // rows_per_insert rows
   sqlite3_stmt* update_last_id_ = nullptr;
   sqlite3_stmt* trim_room_ = nullptr;
   sqlite3_stmt* trim_age_ = nullptr;
   std::chrono::steady_clock::time_point last_age_trim_{};
+  // Writer thread, under db_mutex_: the room's events below this id are deleted (committed). A room whose
+  // retained window has not moved needs no DELETE per commit; cleared with every age trim (once a
+  // second), so it holds only the rooms of the last second.
+  std::map<std::string, std::uint64_t, std::less<>> trimmed_below_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_changed_;

@@ -127,6 +127,64 @@ TEST_CASE("SQLite store: what the room no longer keeps is deleted; loading keeps
   CHECK(newest.events.back()->id == 10);
 }
 
+TEST_CASE("SQLite store: one transaction of many rooms' events stores each, in rows of 16 and one by one") {
+  TempFolder folder;
+  auto settings = sqlite_at(folder.file("chat.db"));
+  settings.flush_interval = 200ms;  // every append below lands in one batch
+  {
+    auto store = chatd::open_history_store(settings);
+    std::vector<std::future<bool>> verdicts;
+    // 3 rooms x 13 events, appended interleaved: 39 rows, two statements of 16 and 7 single rows.
+    for (const char* room : {"a", "b", "c"}) store->load(room);
+    for (std::uint64_t id = 1; id <= 13; ++id) {
+      for (const std::string room : {"a", "b", "c"}) {
+        auto done = std::make_shared<std::promise<bool>>();
+        verdicts.push_back(done->get_future());
+        store->append(room, {event(id, EventType::message, "n" + room, room + std::to_string(id))}, 1,
+                      [done](bool ok) { done->set_value(ok); });
+      }
+    }
+    for (auto& verdict : verdicts) {
+      REQUIRE(verdict.wait_for(5s) == std::future_status::ready);
+      CHECK(verdict.get());
+    }
+    store->close();
+  }
+  auto store = chatd::open_history_store(settings);
+  for (const std::string room : {"a", "b", "c"}) {
+    CAPTURE(room);
+    const auto history = store->load(room);
+    CHECK(history.last_id == 13);
+    REQUIRE(history.events.size() == 13);
+    for (std::uint64_t id = 1; id <= 13; ++id) {
+      CHECK(history.events[id - 1]->id == id);
+      CHECK(history.events[id - 1]->name == "n" + room);
+      CHECK(history.events[id - 1]->text == room + std::to_string(id));
+    }
+  }
+}
+
+TEST_CASE("SQLite store: a room whose kept window has not moved is not trimmed again; one that moves is") {
+  TempFolder folder;
+  const auto settings = sqlite_at(folder.file("chat.db"));
+  {
+    auto store = chatd::open_history_store(settings);
+    store->load("r");
+    std::vector<SharedEvent> first;
+    for (std::uint64_t id = 1; id <= 6; ++id) first.push_back(event(id, EventType::message, "bot", "m"));
+    CHECK(append_and_wait(*store, "r", std::move(first), 3));                            // keeps 3..6
+    CHECK(append_and_wait(*store, "r", {event(7, EventType::message, "bot", "m")}, 3));  // not moved
+    CHECK(append_and_wait(*store, "r", {event(8, EventType::message, "bot", "m")}, 5));  // keeps 5..8
+    store->close();
+  }
+  auto store = chatd::open_history_store(settings);
+  const auto kept = store->load("r");
+  REQUIRE(kept.events.size() == 4);
+  CHECK(kept.events.front()->id == 5);
+  CHECK(kept.events.back()->id == 8);
+  CHECK(kept.last_id == 8);
+}
+
 TEST_CASE("SQLite store: a file that is not a database is refused, naming history.path") {
   TempFolder folder;
   const std::string path = folder.file("chat.db");
