@@ -730,34 +730,29 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
     ++room.sent;
     ++sent;
   };
+  // To the rooms in turn while `more()`: a room that may not send now (max_lead, a POST in flight) is
+  // passed over, not waited for.
+  const auto send_in_turn = [&](const auto& more) {
+    for (std::size_t tried = 0; tried < room_count && more();) {
+      RoomLoad& room = rooms[next_room];
+      next_room = (next_room + 1) % room_count;
+      if (can_send(room)) {
+        send(room);
+        tried = 0;
+      } else {
+        ++tried;
+      }
+    }
+  };
   while (deliveries + errors < expected) {
     if (o.rate > 0) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       const long long due = std::min(to_send, static_cast<long long>(o.rate * elapsed) + 1);
-      // To the rooms in turn; a room held back by max_lead is passed over, not waited for.
-      for (std::size_t tried = 0; sent < due && tried < room_count && (!http || free_publisher());) {
-        RoomLoad& room = rooms[next_room];
-        next_room = (next_room + 1) % room_count;
-        if (can_send(room)) {
-          send(room);
-          tried = 0;
-        } else {
-          ++tried;
-        }
-      }
+      send_in_turn([&] { return sent < due && (!http || free_publisher()); });
     } else {
       if (http) {
         // Closed loop over HTTP: every free connection takes the next room's next message, in turn.
-        for (std::size_t tried = 0; tried < room_count && free_publisher();) {
-          RoomLoad& room = rooms[next_room];
-          next_room = (next_room + 1) % room_count;
-          if (can_send(room)) {
-            send(room);
-            tried = 0;
-          } else {
-            ++tried;
-          }
-        }
+        send_in_turn([&] { return free_publisher() != nullptr; });
       } else {
         for (auto& room : rooms) {
           while (can_send(room) && room.sent - room.echoed < o.window) send(room);

@@ -101,6 +101,24 @@ std::size_t parse_head(const std::string& data, HttpResult& result) {
   return end + 4;
 }
 
+// Sends GET `target` with `fixed` header lines and `headers`, and reads the answer's head. What came after
+// the head in the same read (frames, events) is left in `input`.
+HttpResult send_get(int fd, const std::string& target, const std::string& fixed,
+                    const std::vector<std::string>& headers, std::string& input, bool& eof) {
+  std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fixed;
+  for (const auto& header : headers) request += header + "\r\n";
+  request += "\r\n";
+  send_all(fd, request);
+  HttpResult result;
+  std::size_t head_size = 0;
+  read_until(fd, input, Clock::now() + 5s, eof, [&](const std::string& bytes) {
+    head_size = parse_head(bytes, result);
+    return head_size > 0;
+  });
+  if (head_size) input.erase(0, head_size);
+  return result;
+}
+
 }  // namespace
 
 int connect_loopback(std::uint16_t port, int receive_buffer) {
@@ -220,20 +238,12 @@ void WsClient::close_socket() {
 int WsClient::open(std::uint16_t port, const std::string& target, const std::vector<std::string>& headers,
                    int receive_buffer) {
   fd_ = connect_loopback(port, receive_buffer);
-  std::string request = "GET " + target +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
-  for (const auto& header : headers) request += header + "\r\n";
-  request += "\r\n";
-  send_all(fd_, request);
-  HttpResult result;
-  std::size_t head_size = 0;
-  read_until(fd_, input_, Clock::now() + 5s, eof_, [&](const std::string& bytes) {
-    head_size = parse_head(bytes, result);
-    return head_size > 0;
-  });
-  if (head_size) input_.erase(0, head_size);  // frames may follow the head in the same read
-  return result.status;
+  return send_get(
+             fd_, target,
+             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n",
+             headers, input_, eof_)
+      .status;
 }
 
 void WsClient::send_raw(std::string_view bytes) {
@@ -330,17 +340,7 @@ EventStreamClient& EventStreamClient::operator=(EventStreamClient&& other) noexc
 int EventStreamClient::open(std::uint16_t port, const std::string& target,
                             const std::vector<std::string>& headers) {
   fd_ = connect_loopback(port);
-  std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
-  for (const auto& header : headers) request += header + "\r\n";
-  request += "\r\n";
-  send_all(fd_, request);
-  HttpResult result;
-  std::size_t head_size = 0;
-  read_until(fd_, input_, Clock::now() + 5s, eof_, [&](const std::string& bytes) {
-    head_size = parse_head(bytes, result);
-    return head_size > 0;
-  });
-  if (head_size) input_.erase(0, head_size);  // events may follow the head in the same read
+  const HttpResult result = send_get(fd_, target, "Accept: text/event-stream\r\n", headers, input_, eof_);
   content_type_ = result.header("content-type");
   return result.status;
 }
