@@ -79,16 +79,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def wait_until(condition, timeout, what, interval=0.02):
-    """Poll condition() until it returns something true; return that, or fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(interval)
+wait_until = harness.wait_until
 
 
 async def await_until(condition, timeout, what, interval=0.02):

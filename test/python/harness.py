@@ -195,6 +195,18 @@ class CurlResponse:
         return f"<{self.status} {self.headers} {self.body[:200]!r}>"
 
 
+def wait_until(condition, timeout, what, interval=0.02):
+    """Poll condition() until it returns something true; return that, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(interval)
+
+
 def curl(url, *args):
     """Run curl against url with extra args; return the final response (after any 100 Continue)."""
     with tempfile.TemporaryDirectory(prefix="chatd-curl-") as tmp:
