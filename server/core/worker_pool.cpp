@@ -11,6 +11,12 @@ Worker& WorkerPool::next() {
   return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
 }
 
+Worker* WorkerPool::owner_of(const asio::io_context& context) {
+  for (auto& worker : workers_)
+    if (&worker->context() == &context) return worker.get();
+  return nullptr;
+}
+
 std::size_t WorkerPool::session_count() const {
   std::size_t total = 0;
   for (const auto& worker : workers_) total += worker->session_count();

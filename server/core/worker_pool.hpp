@@ -20,6 +20,8 @@ class WorkerPool {
   Worker& at(std::size_t index) { return *workers_[index]; }
   // Round-robin, for new connections and new rooms.
   Worker& next();
+  // Any thread: the worker that runs `context`, or null when none does.
+  Worker* owner_of(const asio::io_context& context);
 
   std::size_t session_count() const;
   // Any thread: the workers that have not ticked since `since` (blocked, or their thread is gone).

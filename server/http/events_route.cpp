@@ -20,8 +20,9 @@ asio::awaitable<Outcome> open_stream(Request& request) {
     co_return outcome;
   }
   Subscription& subscription = *admission.subscription;
+  auto placed = place_subscriber(request, *subscription.options.room);
   auto session = std::make_shared<EventStreamSession>(
-      std::move(request.socket), request.worker, request.context.config, std::move(subscription.options));
+      std::move(placed.socket), placed.worker, request.context.config, std::move(subscription.options));
   // A page on another origin reads the stream only if subscriber.allowed_origins lists it (Fetch standard,
   // CORS): with the list empty, an EventSource on the same origin (the built-in page) needs no header.
   outcome = hand_over(std::move(session), protocol::sse_response_head(subscription.listed_origin),

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
@@ -16,6 +17,7 @@
 #include "protocol/http_response.hpp"
 #include "protocol/uri.hpp"
 #include "server/core/log.hpp"
+#include "server/core/report_exception.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
 #include "server/http/client_address.hpp"
 #include "server/http/outcome.hpp"
@@ -225,6 +227,19 @@ asio::awaitable<Outcome> HttpConnection::route(const HttpRequestReader& request,
   co_return outcome;
 }
 
+// On the session's worker thread.
+asio::awaitable<void> open_session(std::shared_ptr<Session> session, std::string response,
+                                   std::shared_ptr<void> connection_slot) {
+  auto starting = session->start(std::move(response));
+  if (co_await std::move(starting)) {
+    session->hold_until_destroyed(std::move(connection_slot));  // it outlives this coroutine
+    session->begin_reading();  // from here the session keeps itself alive: this coroutine ends
+  } else {
+    auto finishing = session->finish();
+    co_await std::move(finishing);
+  }
+}
+
 }  // namespace
 
 asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, const ServerContext& context,
@@ -236,14 +251,14 @@ asio::awaitable<void> serve_http(asio::ip::tcp::socket socket, Worker& worker, c
     upgrade = co_await std::move(serving);
   }  // the HTTP connection and its buffers are gone before the session, which may last for days
   if (!upgrade.session) co_return;
-  auto session = std::move(upgrade.session);
-  auto starting = session->start(std::move(upgrade.response));
-  if (co_await std::move(starting)) {
-    session->hold_until_destroyed(std::move(connection_slot));  // it outlives this coroutine
-    session->begin_reading();  // from here the session keeps itself alive: this coroutine ends
+  Worker& home = upgrade.session->worker();
+  auto opening =
+      open_session(std::move(upgrade.session), std::move(upgrade.response), std::move(connection_slot));
+  if (&home == &worker) {
+    co_await std::move(opening);
   } else {
-    auto finishing = session->finish();
-    co_await std::move(finishing);
+    // Placed on its room's worker (http/subscription.cpp, place_subscriber): it starts there.
+    asio::co_spawn(home.context(), std::move(opening), report_exception("session"));
   }
 }
 

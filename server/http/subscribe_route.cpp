@@ -28,7 +28,8 @@ asio::awaitable<Outcome> upgrade(Request& request) {
   Subscription& subscription = *admission.subscription;
   WebSocketSession::Options options{std::move(subscription.options), std::string(request.leftover),
                                     subscription.read_only};
-  auto session = std::make_shared<WebSocketSession>(std::move(request.socket), request.worker,
+  auto placed = place_subscriber(request, *options.room);
+  auto session = std::make_shared<WebSocketSession>(std::move(placed.socket), placed.worker,
                                                     request.context.config, std::move(options));
   outcome = hand_over(std::move(session), protocol::serialize(handshake.response), subscription, request);
   co_return outcome;

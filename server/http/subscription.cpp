@@ -4,6 +4,8 @@
 #include <array>
 #include <random>
 
+#include <unistd.h>
+
 #include "protocol/event_stream.hpp"
 #include "server/http/errors.hpp"
 #include "server/http/request_auth.hpp"
@@ -144,6 +146,27 @@ asio::awaitable<Admission> admit_subscriber(Request& request, Transport transpor
   if (listed) subscription.listed_origin = origin;
   admission.subscription = std::move(subscription);
   co_return admission;
+}
+
+Placement place_subscriber(Request& request, const Room& room) {
+  Worker* home = request.context.workers.owner_of(room.context());
+  if (!home || home == &request.worker || room.members() >= small_room_members)
+    return Placement{std::move(request.socket), request.worker};
+  // Nothing is pending on the socket between requests: release() takes it out of this worker's reactor
+  // (epoll_ctl DEL) and assign() registers it with the room's.
+  asio::error_code ec;
+  const auto endpoint = request.socket.local_endpoint(ec);
+  if (ec) return Placement{std::move(request.socket), request.worker};  // gone: the session will see it
+  const auto handle = request.socket.release(ec);
+  if (ec) return Placement{std::move(request.socket), request.worker};
+  asio::ip::tcp::socket moved(home->context());
+  moved.assign(endpoint.protocol(), handle, ec);
+  if (ec) {
+    // The room's reactor could not take it (out of memory): the connection is lost, the session finds
+    // its socket closed and ends.
+    ::close(handle);
+  }
+  return Placement{std::move(moved), *home};
 }
 
 Outcome hand_over(std::shared_ptr<Session> session, std::string response, const Subscription& subscription,

@@ -35,6 +35,7 @@ Room::Room(std::string name, asio::io_context& context, HistoryStore::RoomHistor
            std::unique_ptr<Engine>&& engine, const config::History& settings, std::size_t max_message_size,
            std::shared_ptr<QueueBudget> budget)
     : name_(std::move(name)),
+      context_(context),
       inbox_(context.get_executor(), inbox_capacity),
       engine_(std::move(engine)),
       max_message_size_(max_message_size),

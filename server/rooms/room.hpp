@@ -40,6 +40,9 @@ class Room : public std::enable_shared_from_this<Room> {
        std::shared_ptr<QueueBudget> budget = nullptr);
 
   const std::string& name() const { return name_; }
+  // The io_context its actor runs on (its worker's): where its small rooms' subscribers are served
+  // (http/subscription.cpp, place_subscriber).
+  asio::io_context& context() const { return context_; }
 
   // Starts the actor on its io_context.
   void start();
@@ -116,6 +119,7 @@ class Room : public std::enable_shared_from_this<Room> {
   const SharedFrame& retained_frame(std::size_t index, EventFormat format);
 
   std::string name_;
+  asio::io_context& context_;
   Inbox inbox_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
   // Subscribers in each format (format_index), and of those the ones that take joins and leaves: which

@@ -42,6 +42,7 @@ class EventStreamSession : public Subscriber,
   // Any thread: the streams open in this process, for chatd_connections_open{transport="sse"}.
   static std::size_t open_count() { return open_streams_.load(std::memory_order_relaxed); }
 
+  Worker& worker() const override { return worker_; }
   Description describe() const override;
 
   // Session: joins the room and writes the stream's 200 head `response`; then reads (and drops) what the

@@ -19,6 +19,7 @@ namespace chatd {
 
 class Room;
 class SessionTokens;
+class Worker;
 
 // What a subscriber session is opened with, whichever its transport (http/subscription.cpp admits it).
 struct SubscriberOptions {
@@ -36,6 +37,9 @@ struct SubscriberOptions {
 
 class Session : public Driven {
  public:
+  // The worker whose thread runs it, every member below included: it may be another worker than the
+  // one that read its request (http/subscription.cpp, place_subscriber). Any thread.
+  virtual Worker& worker() const = 0;
   // Joins the room and writes `response` (the 101, or the event stream's 200). Then begin_reading(),
   // or, if it failed, finish().
   virtual asio::awaitable<bool> start(std::string response) = 0;

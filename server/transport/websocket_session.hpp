@@ -42,6 +42,7 @@ class WebSocketSession : public Subscriber,
   WebSocketSession(asio::ip::tcp::socket socket, Worker& worker, const config::Config& config,
                    Options options);
 
+  Worker& worker() const override { return worker_; }
   Description describe() const override;
 
   // Session: joins the room and answers the handshake with `handshake_response`; handles what came with
