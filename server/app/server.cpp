@@ -8,11 +8,13 @@
 #include <sstream>
 #include <thread>
 
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "server/cluster/redis_engine.hpp"
 #include "server/core/log.hpp"
+#include "server/core/thread_name.hpp"
 #include "server/http/http_connection.hpp"
 #include "server/metrics/metrics.hpp"
 #include "server/store/session_store.hpp"
@@ -207,6 +209,7 @@ Server::Server(config::Config config)
       admin_router_(Router::admin()),
       admin_context_(with_router(context_, admin_router_)) {
   log::set_level(config_.log.level);
+  asio::post(auth_threads_, [] { name_this_thread("auth"); });
 }
 
 Server::~Server() = default;

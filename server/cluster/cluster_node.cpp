@@ -15,6 +15,7 @@
 #include "server/cluster/scripts.hpp"
 #include "server/core/log.hpp"
 #include "server/core/report_exception.hpp"
+#include "server/core/thread_name.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
 #include "server/engine/engine_factory.hpp"
 
@@ -163,7 +164,10 @@ bool ClusterNode::start(Clock::duration wait) {
   asio::co_spawn(context_, command_link(), report_exception("cluster command link"));
   asio::co_spawn(context_, subscriber_link(), report_exception("cluster subscriber link"));
   asio::co_spawn(context_, tick_loop(), report_exception("cluster tick"));
-  thread_ = std::thread([this] { context_.run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("cluster-links");
+    context_.run();
+  });
   const auto deadline = Clock::now() + wait;
   while (!command_ready_.load(std::memory_order_acquire) && Clock::now() < deadline)
     std::this_thread::sleep_for(10ms);

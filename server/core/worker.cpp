@@ -1,8 +1,11 @@
 #include "server/core/worker.hpp"
 
+#include <string>
+
 #include <asio/post.hpp>
 
 #include "server/core/log.hpp"
+#include "server/core/thread_name.hpp"
 
 namespace chatd {
 
@@ -100,7 +103,10 @@ void Worker::run_loop() {
 void Worker::start() {
   last_tick_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   schedule_tick();
-  thread_ = std::thread([this] { run_loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("worker-" + std::to_string(index_));
+    run_loop();
+  });
 }
 
 void Worker::stop() {

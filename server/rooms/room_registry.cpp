@@ -8,6 +8,7 @@
 #include <asio/this_coro.hpp>
 
 #include "server/core/log.hpp"
+#include "server/core/thread_name.hpp"
 #include "server/core/use_nothrow_awaitable.hpp"
 
 namespace chatd {
@@ -20,6 +21,7 @@ RoomRegistry::RoomRegistry(const config::Rooms& settings, const config::History&
       engines_(engines),
       workers_(workers),
       queue_budget_(std::make_shared<QueueBudget>(limits.max_queued_bytes)) {
+  asio::post(loader_, [] { name_this_thread("room-loader"); });
   std::lock_guard lock(mutex_);
   for (const auto& name : settings_.names) add_locked(name, engines_.load(name));
   if (!rooms_.count(settings_.default_room))

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "server/core/log.hpp"
+#include "server/core/thread_name.hpp"
 #include "server/metrics/metrics.hpp"
 
 namespace chatd {
@@ -63,17 +64,26 @@ SqliteHistoryStore::SqliteHistoryStore(const config::History& settings) : settin
     open_schema();
     insert_event_ = prepare(insert_sql(1).c_str());
     insert_events_ = prepare(insert_sql(rows_per_insert).c_str());
-    update_last_id_ = prepare("UPDATE rooms SET last_id = ? WHERE name = ? AND last_id < ?");
+    save_last_id_ = prepare(
+        "UPDATE rooms SET last_id = newest.id FROM (SELECT max(id) AS id FROM events WHERE room = ?1)"
+        " AS newest WHERE name = ?1 AND last_id < newest.id");
+    save_aged_last_ids_ = prepare(
+        "UPDATE rooms SET last_id = aged.id FROM (SELECT room, max(id) AS id FROM events WHERE ts < ?1"
+        " GROUP BY room) AS aged WHERE name = aged.room AND last_id < aged.id");
     trim_room_ = prepare("DELETE FROM events WHERE room = ? AND id < ?");
     trim_age_ = prepare("DELETE FROM events WHERE ts < ?");
   } catch (...) {
-    for (auto* statement : {insert_event_, insert_events_, update_last_id_, trim_room_, trim_age_})
+    for (auto* statement :
+         {insert_event_, insert_events_, save_last_id_, save_aged_last_ids_, trim_room_, trim_age_})
       sqlite3_finalize(statement);
     sqlite3_close(db_);
     db_ = nullptr;
     throw;
   }
-  writer_ = std::thread([this] { run_writer(); });
+  writer_ = std::thread([this] {
+    name_this_thread("history-writer");
+    run_writer();
+  });
 }
 
 SqliteHistoryStore::~SqliteHistoryStore() {
@@ -110,6 +120,17 @@ void SqliteHistoryStore::open_schema() {
   // sync promises that an answered publish survives a power cut too; batch only a crash of chatd.
   exec(settings_.durability == config::History::Durability::sync ? "PRAGMA synchronous = FULL"
                                                                  : "PRAGMA synchronous = NORMAL");
+  // The writer's own costs, measured in issue 14 (1,000 rooms, 2,000 events/s; docs/performance.md):
+  // - temp_store MEMORY keeps each multi-row INSERT's statement journal in memory; by default SQLite
+  //   spills one past 64 KiB to a temporary file, which was 0.9 pwrite64 per event.
+  // - An 8 MiB page cache (SQLite's default is 2 MiB) holds every busy room's newest B-tree page, which
+  //   each commit rewrites: with the default, 0.5 of a pread64 per event read evicted pages back.
+  //   It fills only as far as the pages in use.
+  // - A checkpoint every 10,000 WAL pages (40 MiB; the default is 1,000) copies a page rewritten by many
+  //   commits to the database once instead of once per 1,000 frames.
+  exec("PRAGMA temp_store = MEMORY");
+  exec("PRAGMA cache_size = -8192");
+  exec("PRAGMA wal_autocheckpoint = 10000");
   exec("BEGIN IMMEDIATE");  // takes the write lock: an unwritable folder (no -wal file) fails here
   exec(
       "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -132,7 +153,12 @@ void SqliteHistoryStore::open_schema() {
     // clients: never give those ids again.
     log::warn("history: the last run did not close ", settings_.path, " cleanly; ids in every room skip ",
               max_pending_events, " ahead");
-    exec(("UPDATE rooms SET last_id = last_id + " + std::to_string(max_pending_events)).c_str());
+    // From the room's newest id: its newest row, or rooms.last_id once trims had taken that.
+    const std::string skip =
+        "UPDATE rooms SET last_id = max(last_id, coalesce((SELECT max(id) FROM events"
+        " WHERE events.room = rooms.name), 0)) + " +
+        std::to_string(max_pending_events);
+    exec(skip.c_str());
   }
   exec("INSERT OR REPLACE INTO meta(key, value) VALUES('clean', '0'); COMMIT");
 }
@@ -150,6 +176,15 @@ HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
     } else if (step != SQLITE_DONE) {
       fail("reading room '" + room + "': " + sqlite3_errmsg(db_));
     }
+  }
+  if (!history.epoch.empty()) {
+    // The newest id is the room's newest row; rooms.last_id holds it only once a trim could take that
+    // row (commit()), and after a crash the skip.
+    Statement newest(*this, "SELECT max(id) FROM events WHERE room = ?");
+    bind_text(newest, 1, room);
+    if (sqlite3_step(newest) != SQLITE_ROW) fail("reading room '" + room + "': " + sqlite3_errmsg(db_));
+    history.last_id =
+        std::max(history.last_id, static_cast<std::uint64_t>(sqlite3_column_int64(newest, 0)));  // NULL: 0
   }
   if (history.epoch.empty()) {
     // A new history begins: its epoch is stored before any of its events.
@@ -332,16 +367,17 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
       change.kept_from = std::max(change.kept_from, pending.kept_from);
     }
     for (const auto& [room, change] : changes) {
-      const std::string name(room);
-      if (change.last_id > 0) {
-        sqlite3_bind_int64(update_last_id_, 1, static_cast<sqlite3_int64>(change.last_id));
-        bind_text(update_last_id_, 2, name);
-        sqlite3_bind_int64(update_last_id_, 3, static_cast<sqlite3_int64>(change.last_id));
-        step_and_reset(update_last_id_);
-      }
       // What the room no longer retains (max_events, max_age) goes from the disk too, when that moved.
       const auto done = trimmed_below_.find(room);
       if (done != trimmed_below_.end() && done->second >= change.kept_from) continue;
+      const std::string name(room);
+      // A room's newest id is its newest row (load() reads it there), so rooms.last_id is not written
+      // per commit: that was one more B-tree page per room in every commit (issue 14). Only a trim
+      // that may take the newest row (the room kept none of this batch's events) saves it first.
+      if (change.kept_from > change.last_id) {
+        bind_text(save_last_id_, 1, name);
+        step_and_reset(save_last_id_);
+      }
       bind_text(trim_room_, 1, name);
       sqlite3_bind_int64(trim_room_, 2, static_cast<sqlite3_int64>(change.kept_from));
       step_and_reset(trim_room_);
@@ -350,7 +386,10 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
     // Age trims every room at once: at most once a second.
     const auto now = std::chrono::steady_clock::now();
     if (now - last_age_trim_ >= std::chrono::seconds(1)) {
-      sqlite3_bind_int64(trim_age_, 1, event_time_now() - settings_.max_age.count());
+      const auto cutoff = event_time_now() - settings_.max_age.count();
+      sqlite3_bind_int64(save_aged_last_ids_, 1, cutoff);
+      step_and_reset(save_aged_last_ids_);
+      sqlite3_bind_int64(trim_age_, 1, cutoff);
       step_and_reset(trim_age_);
       aged = true;
     }
@@ -383,7 +422,8 @@ void SqliteHistoryStore::close() {
   if (writer_.joinable()) writer_.join();
   std::lock_guard lock(db_mutex_);
   const bool lost = lost_events_;
-  for (auto* statement : {insert_event_, insert_events_, update_last_id_, trim_room_, trim_age_})
+  for (auto* statement :
+       {insert_event_, insert_events_, save_last_id_, save_aged_last_ids_, trim_room_, trim_age_})
     sqlite3_finalize(statement);
   // Everything appended is committed: the next start need not skip ids.
   if (!lost && sqlite3_exec(db_, "UPDATE meta SET value = '1' WHERE key = 'clean'", nullptr, nullptr,

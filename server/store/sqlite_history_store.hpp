@@ -58,9 +58,10 @@ class SqliteHistoryStore : public HistoryStore {
   const config::History settings_;
   sqlite3* db_ = nullptr;
   std::mutex db_mutex_;  // one connection: the writer's commits, and loads when rooms are made
-  sqlite3_stmt* insert_event_ = nullptr;   // one row
-  sqlite3_stmt* insert_events_ = nullptr;  // rows_per_insert rows
-  sqlite3_stmt* update_last_id_ = nullptr;
+  sqlite3_stmt* insert_event_ = nullptr;        // one row
+  sqlite3_stmt* insert_events_ = nullptr;       // rows_per_insert rows
+  sqlite3_stmt* save_last_id_ = nullptr;        // rooms.last_id from the room's newest row, before a trim
+  sqlite3_stmt* save_aged_last_ids_ = nullptr;  // the same for every room, before the age trim
   sqlite3_stmt* trim_room_ = nullptr;
   sqlite3_stmt* trim_age_ = nullptr;
   std::chrono::steady_clock::time_point last_age_trim_{};

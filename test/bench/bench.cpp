@@ -40,6 +40,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -122,10 +123,13 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Server CPU seconds (user + system) and resident set from /proc.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+// Server CPU seconds (user + system) from /proc: of a whole process, or of one of its threads.
+double cpu_seconds(pid_t pid, std::optional<pid_t> of_process = std::nullopt) {
+  std::ifstream in(of_process
+                       ? "/proc/" + std::to_string(*of_process) + "/task/" + std::to_string(pid) + "/stat"
+                       : "/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.rfind(')') == std::string::npos) return 0;  // the thread or process is gone
   std::istringstream fields(text.substr(text.rfind(')') + 2));
   std::string field;
   double ticks = 0;
@@ -134,6 +138,20 @@ double cpu_seconds(pid_t pid) {
     if (i == 15) break;
   }
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds of the threads of `pid` named `name` (chatd names its threads: server/core/thread_name.hpp).
+double thread_cpu_seconds(pid_t pid, const std::string& name) {
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code error;
+  double seconds = 0;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    if (!std::getline(comm, thread_name) || thread_name != name) continue;
+    seconds += cpu_seconds(pid_t(std::stol(task.path().filename().string())), pid);
+  }
+  return seconds;
 }
 
 // The whole machine's busy CPU seconds (/proc/stat: user, nice, system, irq, softirq, steal) and this
@@ -161,8 +179,15 @@ struct CpuMeter {
   std::vector<double> each_before, each_s;
   double own_before = 0, busy_before = 0;
   double server_s = 0, client_s = 0, other_s = 0;
+  double history_before = 0, history_s = 0;  // the servers' SQLite writer threads, a part of server_s
+  double history_seconds() const {
+    double seconds = 0;
+    for (const pid_t server : servers) seconds += thread_cpu_seconds(server, "history-writer");
+    return seconds;
+  }
   void start() {
     each_before.clear();
+    history_before = history_seconds();
     for (const pid_t server : servers) each_before.push_back(cpu_seconds(server));
     own_before = own_cpu_seconds();
     busy_before = machine_busy_seconds();
@@ -174,6 +199,7 @@ struct CpuMeter {
       each_s.push_back(cpu_seconds(servers[i]) - each_before[i]);
       server_s += each_s.back();
     }
+    history_s = history_seconds() - history_before;
     client_s = own_cpu_seconds() - own_before;
     other_s = std::max(0.0, machine_busy_seconds() - busy_before - server_s - client_s);
   }
@@ -456,6 +482,7 @@ struct RunResult {
   double redis_publishes_per_s = 0;  // publishes per Redis CPU second: how far one Redis core carries
   double per_message = 0;            // chatd CPU µs per message published (all nodes)
   double rss_mib = 0;                // chatd's resident set at the end of the run (all nodes)
+  double writer_share = 0;           // the SQLite writer threads' part of chatd's CPU, 0 to 1
 };
 using Results = std::map<std::string, std::vector<RunResult>>;
 
@@ -846,6 +873,10 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
       expected, seconds, deliveries / seconds, sent / seconds, lat.p50, lat.p99, lat.max, chatd_s,
       chatd_s * per_delivery, chatd_s * 1e6 / static_cast<double>(std::max(1LL, sent)), meter.client_s,
       meter.other_s, rss_mib);
+  if (meter.history_s > 0)
+    std::printf("  of it the SQLite writer thread %.2f s = %.1f%%, %.1f us per message\n", meter.history_s,
+                100 * meter.history_s / std::max(1e-9, chatd_s),
+                meter.history_s * 1e6 / static_cast<double>(std::max(1LL, sent)));
   if (http)
     std::printf("  %lld messages POSTed on %zu keep-alive connections, %lld answered 202\n", sent,
                 publishers.size(), acknowledged);
@@ -877,14 +908,16 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
   result.redis_publishes_per_s = redis ? static_cast<double>(sent) / std::max(1e-9, redis_s) : 0;
   result.per_message = chatd_s * 1e6 / static_cast<double>(std::max(1LL, sent));
   result.rss_mib = rss_mib;
+  result.writer_share = meter.history_s / std::max(1e-9, chatd_s);
   return result;
 }
 
 // Per auth mode and topology, the medians of what print_summary does not show: latency and Redis' share.
 void print_fanout_medians(const Results& results) {
   for (const auto& [key, runs] : results) {
-    std::vector<double> p50, p99, publishes, redis_cost, redis_rate, per_message, rss;
+    std::vector<double> p50, p99, publishes, redis_cost, redis_rate, per_message, rss, writer_share;
     for (const RunResult& run : runs) {
+      writer_share.push_back(run.writer_share);
       per_message.push_back(run.per_message);
       rss.push_back(run.rss_mib);
       p50.push_back(run.p50_ms);
@@ -898,6 +931,8 @@ void print_fanout_medians(const Results& results) {
         "message median %.1f; RSS MiB median %.1f",
         key.c_str(), runs.size(), median(p50), median(p99), median(publishes), median(per_message),
         median(rss));
+    if (median(writer_share) > 0)
+      std::printf("; SQLite writer share median %.1f%%", 100 * median(writer_share));
     if (median(redis_rate) > 0)
       std::printf("; redis CPU us per delivery median %.3f, publishes per Redis CPU second median %.0f",
                   median(redis_cost), median(redis_rate));

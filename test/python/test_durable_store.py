@@ -228,9 +228,12 @@ def db_events(path, room, live):
 
 
 def db_room(path, room, live):
-    """(epoch, last_id) of the room's row, or None."""
+    """(epoch, newest id committed) of the room, or None. The newest id is the room's newest row in events;
+    rooms.last_id holds it only once a trim could delete that row (and after a crash, the skip)."""
     with open_db(path, live) as db:
-        return db.execute("SELECT epoch, last_id FROM rooms WHERE name = ?", (room,)).fetchone()
+        return db.execute(
+            "SELECT epoch, max(last_id, coalesce((SELECT max(id) FROM events WHERE events.room = rooms.name), 0))"
+            " FROM rooms WHERE name = ?", (room,)).fetchone()
 
 
 def wait_until(condition, timeout, interval=0.02):

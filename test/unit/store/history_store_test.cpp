@@ -185,6 +185,37 @@ TEST_CASE("SQLite store: a room whose kept window has not moved is not trimmed a
   CHECK(kept.last_id == 8);
 }
 
+// The newest id lives in the room's newest row; rooms.last_id is written only when a trim may take that
+// row. Both ways a room can lose every row must still continue its ids after reopening.
+TEST_CASE("SQLite store: a room trimmed to no rows continues its ids after reopening") {
+  TempFolder folder;
+  auto settings = sqlite_at(folder.file("chat.db"));
+  {
+    auto store = chatd::open_history_store(settings);
+    store->load("kept-none");
+    store->load("aged");
+    // Older than max_age: the age trim deletes them all (the store's first commit runs one, after its
+    // inserts; later ones run at most once a second).
+    const auto old = chatd::event_time_now() - settings.max_age.count() - 60000;
+    std::vector<SharedEvent> aged;
+    for (std::uint64_t id = 1; id <= 7; ++id)
+      aged.push_back(
+          std::make_shared<const StoredEvent>(StoredEvent{id, old, EventType::message, "bot", "m"}));
+    CHECK(append_and_wait(*store, "aged", std::move(aged), 1));
+    std::vector<SharedEvent> events;
+    for (std::uint64_t id = 1; id <= 5; ++id) events.push_back(event(id, EventType::message, "bot", "m"));
+    CHECK(append_and_wait(*store, "kept-none", std::move(events), 6));  // the room keeps nothing
+    store->close();
+  }
+  auto store = chatd::open_history_store(settings);
+  const auto kept_none = store->load("kept-none");
+  CHECK(kept_none.events.empty());
+  CHECK(kept_none.last_id == 5);
+  const auto aged = store->load("aged");
+  CHECK(aged.events.empty());
+  CHECK(aged.last_id == 7);
+}
+
 TEST_CASE("SQLite store: a file that is not a database is refused, naming history.path") {
   TempFolder folder;
   const std::string path = folder.file("chat.db");
