@@ -123,11 +123,9 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Server CPU seconds (user + system) from /proc: of a whole process, or of one of its threads.
-double cpu_seconds(pid_t pid, std::optional<pid_t> of_process = std::nullopt) {
-  std::ifstream in(of_process
-                       ? "/proc/" + std::to_string(*of_process) + "/task/" + std::to_string(pid) + "/stat"
-                       : "/proc/" + std::to_string(pid) + "/stat");
+// CPU seconds (user + system) from a /proc stat file: a process's, or one of its threads'.
+double cpu_seconds_in(const std::string& stat_path) {
+  std::ifstream in(stat_path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (text.rfind(')') == std::string::npos) return 0;  // the thread or process is gone
   std::istringstream fields(text.substr(text.rfind(')') + 2));
@@ -140,6 +138,10 @@ double cpu_seconds(pid_t pid, std::optional<pid_t> of_process = std::nullopt) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+double cpu_seconds(pid_t pid) {
+  return cpu_seconds_in("/proc/" + std::to_string(pid) + "/stat");
+}
+
 // CPU seconds of the threads of `pid` named `name` (chatd names its threads: server/core/thread_name.hpp).
 double thread_cpu_seconds(pid_t pid, const std::string& name) {
   const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
@@ -149,7 +151,7 @@ double thread_cpu_seconds(pid_t pid, const std::string& name) {
     std::ifstream comm(task.path() / "comm");
     std::string thread_name;
     if (!std::getline(comm, thread_name) || thread_name != name) continue;
-    seconds += cpu_seconds(pid_t(std::stol(task.path().filename().string())), pid);
+    seconds += cpu_seconds_in((task.path() / "stat").string());
   }
   return seconds;
 }
@@ -873,7 +875,7 @@ RunResult fanout_once(const Options& o, const std::string& mode, const Topology&
       expected, seconds, deliveries / seconds, sent / seconds, lat.p50, lat.p99, lat.max, chatd_s,
       chatd_s * per_delivery, chatd_s * 1e6 / static_cast<double>(std::max(1LL, sent)), meter.client_s,
       meter.other_s, rss_mib);
-  if (meter.history_s > 0)
+  if (o.history == "sqlite" && !redis)
     std::printf("  of it the SQLite writer thread %.2f s = %.1f%%, %.1f us per message\n", meter.history_s,
                 100 * meter.history_s / std::max(1e-9, chatd_s),
                 meter.history_s * 1e6 / static_cast<double>(std::max(1LL, sent)));

@@ -328,6 +328,20 @@ def test_history_path_is_relative_to_config_folder():
 # --------------------------------------------------------------------------------------------------
 
 
+def test_threads_are_named_for_top_and_the_benchmark():
+    """`top -H` and /proc show what each thread is; the benchmark reads the writer's CPU by its name."""
+    with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
+        with StoreServer(folder) as server:
+            task_dir = f"/proc/{server.process.pid}/task"
+            names = []
+            for task in os.listdir(task_dir):
+                with open(os.path.join(task_dir, task, "comm")) as f:
+                    names.append(f.read().strip())
+            for expected in ("worker-0", "worker-1", "history-writer", "room-loader", "auth"):
+                assert names.count(expected) == 1, (expected, sorted(names))
+            server.stop_cleanly()
+
+
 def test_database_is_wal_with_rooms_events_meta():
     with tempfile.TemporaryDirectory(prefix="chatd-test-") as folder:
         with StoreServer(folder, "flush_interval: 20ms") as server:
