@@ -28,6 +28,12 @@ std::string insert_sql(std::size_t rows) {
   return sql;
 }
 
+// A room's newest id, in a statement on `rooms`: its newest row in `events`, or rooms.last_id, which
+// holds it only once a trim could take that row (commit()) and after a crash the skip (open_schema()).
+// So a commit need not write rooms.last_id: that was one more B-tree page per room per commit (issue 14).
+constexpr const char* newest_id_sql =
+    "max(last_id, coalesce((SELECT max(id) FROM events WHERE events.room = rooms.name), 0))";
+
 std::string column_text(sqlite3_stmt* statement, int index) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, index));
   return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(statement, index))) : "";
@@ -73,9 +79,7 @@ SqliteHistoryStore::SqliteHistoryStore(const config::History& settings) : settin
     trim_room_ = prepare("DELETE FROM events WHERE room = ? AND id < ?");
     trim_age_ = prepare("DELETE FROM events WHERE ts < ?");
   } catch (...) {
-    for (auto* statement :
-         {insert_event_, insert_events_, save_last_id_, save_aged_last_ids_, trim_room_, trim_age_})
-      sqlite3_finalize(statement);
+    finalize_statements();
     sqlite3_close(db_);
     db_ = nullptr;
     throw;
@@ -84,6 +88,14 @@ SqliteHistoryStore::SqliteHistoryStore(const config::History& settings) : settin
     name_this_thread("history-writer");
     run_writer();
   });
+}
+
+void SqliteHistoryStore::finalize_statements() {
+  for (auto** statement :
+       {&insert_event_, &insert_events_, &save_last_id_, &save_aged_last_ids_, &trim_room_, &trim_age_}) {
+    sqlite3_finalize(*statement);  // null: a no-op
+    *statement = nullptr;
+  }
 }
 
 SqliteHistoryStore::~SqliteHistoryStore() {
@@ -153,11 +165,8 @@ void SqliteHistoryStore::open_schema() {
     // clients: never give those ids again.
     log::warn("history: the last run did not close ", settings_.path, " cleanly; ids in every room skip ",
               max_pending_events, " ahead");
-    // From the room's newest id: its newest row, or rooms.last_id once trims had taken that.
-    const std::string skip =
-        "UPDATE rooms SET last_id = max(last_id, coalesce((SELECT max(id) FROM events"
-        " WHERE events.room = rooms.name), 0)) + " +
-        std::to_string(max_pending_events);
+    const std::string skip = "UPDATE rooms SET last_id = " + std::string(newest_id_sql) + " + " +
+                             std::to_string(max_pending_events);
     exec(skip.c_str());
   }
   exec("INSERT OR REPLACE INTO meta(key, value) VALUES('clean', '0'); COMMIT");
@@ -167,7 +176,8 @@ HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
   std::lock_guard lock(db_mutex_);
   RoomHistory history;
   {
-    Statement select(*this, "SELECT epoch, last_id FROM rooms WHERE name = ?");
+    const std::string sql = "SELECT epoch, " + std::string(newest_id_sql) + " FROM rooms WHERE name = ?";
+    Statement select(*this, sql.c_str());
     bind_text(select, 1, room);
     const int step = sqlite3_step(select);
     if (step == SQLITE_ROW) {
@@ -176,15 +186,6 @@ HistoryStore::RoomHistory SqliteHistoryStore::load(const std::string& room) {
     } else if (step != SQLITE_DONE) {
       fail("reading room '" + room + "': " + sqlite3_errmsg(db_));
     }
-  }
-  if (!history.epoch.empty()) {
-    // The newest id is the room's newest row; rooms.last_id holds it only once a trim could take that
-    // row (commit()), and after a crash the skip.
-    Statement newest(*this, "SELECT max(id) FROM events WHERE room = ?");
-    bind_text(newest, 1, room);
-    if (sqlite3_step(newest) != SQLITE_ROW) fail("reading room '" + room + "': " + sqlite3_errmsg(db_));
-    history.last_id =
-        std::max(history.last_id, static_cast<std::uint64_t>(sqlite3_column_int64(newest, 0)));  // NULL: 0
   }
   if (history.epoch.empty()) {
     // A new history begins: its epoch is stored before any of its events.
@@ -371,9 +372,8 @@ bool SqliteHistoryStore::commit(const std::vector<Pending>& batch) {
       const auto done = trimmed_below_.find(room);
       if (done != trimmed_below_.end() && done->second >= change.kept_from) continue;
       const std::string name(room);
-      // A room's newest id is its newest row (load() reads it there), so rooms.last_id is not written
-      // per commit: that was one more B-tree page per room in every commit (issue 14). Only a trim
-      // that may take the newest row (the room kept none of this batch's events) saves it first.
+      // rooms.last_id is not written per commit (newest_id_sql): a trim that may take the room's newest
+      // row (the room kept none of this batch's events) saves it first.
       if (change.kept_from > change.last_id) {
         bind_text(save_last_id_, 1, name);
         step_and_reset(save_last_id_);
@@ -422,9 +422,7 @@ void SqliteHistoryStore::close() {
   if (writer_.joinable()) writer_.join();
   std::lock_guard lock(db_mutex_);
   const bool lost = lost_events_;
-  for (auto* statement :
-       {insert_event_, insert_events_, save_last_id_, save_aged_last_ids_, trim_room_, trim_age_})
-    sqlite3_finalize(statement);
+  finalize_statements();
   // Everything appended is committed: the next start need not skip ids.
   if (!lost && sqlite3_exec(db_, "UPDATE meta SET value = '1' WHERE key = 'clean'", nullptr, nullptr,
                             nullptr) != SQLITE_OK)

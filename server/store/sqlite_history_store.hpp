@@ -53,6 +53,7 @@ class SqliteHistoryStore : public HistoryStore {
   void step_and_reset(sqlite3_stmt* statement);
   void exec(const char* sql);
   sqlite3_stmt* prepare(const char* sql);
+  void finalize_statements();  // the prepared statements below, each then null
   [[noreturn]] void fail(const std::string& what);
 
   const config::History settings_;
